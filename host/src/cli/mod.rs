@@ -1,0 +1,72 @@
+//! The command line: clap structures mirroring the arguments, and dispatch.
+//! Errors reach `main` as `anyhow` chains and print with every cause.
+
+mod policy;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Azimuth: a multi-zone read cache whose routing is decided by WebAssembly policies.
+///
+/// Policies are components built from Rust crates (see `policies/` for
+/// examples). Build one with `azimuth policy build`, check it with `azimuth
+/// policy check`, and see what it decides with `azimuth policy eval` and
+/// `azimuth policy test` before any host runs it.
+#[derive(Debug, Parser)]
+#[command(name = "azimuth", version, propagate_version = true)]
+pub struct Args {
+    /// Log filter (`error`, `warn`, `info`, `debug`, or a tracing directive).
+    #[arg(long, global = true, env = "AZIMUTH_LOG", default_value = "warn")]
+    pub log: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build, check and try routing policies.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+}
+
+/// What a command concluded, beyond success.
+pub enum Outcome {
+    /// Everything the command checked holds.
+    Success,
+    /// The command ran, and what it checked does not hold (a failing scenario).
+    Failed,
+}
+
+/// Parses the process arguments, runs the command, and maps the result to an
+/// exit status: 0 success, 1 a check failed or an error occurred, 2 bad usage.
+pub fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging(&args.log);
+    match run(args) {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::Failed) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs one parsed command.
+pub fn run(args: Args) -> anyhow::Result<Outcome> {
+    match args.command {
+        Command::Policy(command) => policy::run(command),
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

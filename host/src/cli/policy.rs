@@ -1,0 +1,254 @@
+//! `azimuth policy ...`: build, check, evaluate and test policies offline.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+
+use super::Outcome;
+use crate::policy::builder::{BuildOptions, Toolchain, build_policy};
+use crate::policy::bindings::CONTRACT_WORLD;
+use crate::policy::component::check_component;
+use crate::policy::{PolicyConfig, PolicyEngine, sha256_hex};
+use crate::scenario::{Prepared, Scenario};
+
+/// Policy commands.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Build a policy crate into a component.
+    ///
+    /// Works with rustup's wasm32-unknown-unknown target (`rustup target add
+    /// wasm32-unknown-unknown`) or, where that target cannot be installed,
+    /// with Debian's Rust (`apt-get install rustc-web cargo-web rust-web-src
+    /// lld-19`). The component is checked like `policy check` before it is
+    /// written. Example: `azimuth policy build policies/default -o default.wasm`
+    Build {
+        /// The policy crate's directory (holding its Cargo.toml).
+        crate_dir: PathBuf,
+        /// Where to write the component [default: ./<crate directory name>.wasm].
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Cargo features to enable (comma-separated or repeated).
+        #[arg(long, value_delimiter = ',')]
+        features: Vec<String>,
+        /// The toolchain to build with [default: rustup if it has the target, else debian].
+        #[arg(long, value_enum)]
+        toolchain: Option<Toolchain>,
+    },
+    /// Check a component against the policy contract.
+    ///
+    /// Loads it as a host would (no imports allowed, exports matching
+    /// `azimuth:policy/routing@0.1.0`), asks it a few decisions and checks the
+    /// answers. Prints its world, size and sha256; exits 1 with the reason if
+    /// it is not a usable policy.
+    Check {
+        /// The component (.wasm).
+        file: PathBuf,
+    },
+    /// Print what a policy decides for one scenario, as JSON.
+    ///
+    /// A scenario is a JSON file naming the client's cluster, the settings and
+    /// the candidate workers; see `examples/scenarios/`. Example:
+    /// `azimuth policy eval --scenario examples/scenarios/prefer-cached-remote.json`
+    Eval {
+        /// The policy component [default: the embedded default policy].
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// The scenario file.
+        #[arg(long)]
+        scenario: PathBuf,
+    },
+    /// Run every scenario in a directory that has an `expect`, and report mismatches.
+    ///
+    /// Prints one line per scenario and a readable diff for each mismatch;
+    /// exits 1 if any scenario fails. Example:
+    /// `azimuth policy test tests/scenarios`
+    Test {
+        /// The policy component [default: the embedded default policy].
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// The directory of scenario files (*.json).
+        dir: PathBuf,
+    },
+}
+
+/// Runs a policy command.
+pub fn run(command: PolicyCommand) -> anyhow::Result<Outcome> {
+    match command {
+        PolicyCommand::Build {
+            crate_dir,
+            output,
+            features,
+            toolchain,
+        } => build(crate_dir, output, features, toolchain),
+        PolicyCommand::Check { file } => check(&file),
+        PolicyCommand::Eval { policy, scenario } => eval(policy.as_deref(), &scenario),
+        PolicyCommand::Test { policy, dir } => test(policy.as_deref(), &dir),
+    }
+}
+
+fn build(
+    crate_dir: PathBuf,
+    output: Option<PathBuf>,
+    features: Vec<String>,
+    toolchain: Option<Toolchain>,
+) -> anyhow::Result<Outcome> {
+    let output = match output {
+        Some(o) => o,
+        None => {
+            let name = crate_dir
+                .canonicalize()
+                .with_context(|| format!("cannot open crate directory {}", crate_dir.display()))?
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "policy".into());
+            PathBuf::from(format!("{name}.wasm"))
+        }
+    };
+    let built = build_policy(&BuildOptions {
+        crate_dir,
+        features,
+        toolchain,
+    })?;
+    check_component(&built.component, &output.display().to_string())
+        .context("the built component is not a valid policy")?;
+    write_atomically(&output, &built.component)?;
+    println!(
+        "built {} ({} bytes, sha256 {}) with the {:?} toolchain",
+        output.display(),
+        built.component.len(),
+        sha256_hex(&built.component),
+        built.toolchain
+    );
+    Ok(Outcome::Success)
+}
+
+/// Writes through a temporary file and a rename, so a host following the file
+/// never reads half a component.
+fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        std::process::id()
+    ));
+    let mut file = std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// Sample reads a policy must answer validly to pass `check`.
+const CHECK_SCENARIOS: [&str; 3] = [
+    r#"{"client_cluster": "a", "prefer_cached_replicas": true, "passive_cache": true,
+        "candidates": [{"worker": "a1", "cluster": "a", "cache": "partial"},
+                       {"worker": "b1", "cluster": "b", "cache": "full", "rtt_us": 900}],
+        "failure": {"source": "b1", "kind": "timeout"}}"#,
+    r#"{"client_cluster": "a", "ufs_fallback": false,
+        "candidates": [{"worker": "a1", "cluster": "a", "healthy": false},
+                       {"worker": "b1", "cluster": "b"}, {"worker": "c1", "cluster": "c"}],
+        "failure": {"source": "b1", "kind": "refused"}}"#,
+    r#"{"client_cluster": "a", "candidates": [], "failure": {"source": "ufs", "kind": "not-found"}}"#,
+];
+
+fn check(file: &Path) -> anyhow::Result<Outcome> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let engine = engine()?;
+    let component = engine
+        .load(&bytes, &file.display().to_string())
+        .with_context(|| format!("{} is not a usable policy", file.display()))?;
+    let exports = exported_interfaces(&bytes);
+    engine.swap(component);
+    for (i, text) in CHECK_SCENARIOS.iter().enumerate() {
+        let name = format!("built-in check scenario {}", i + 1);
+        let prepared = Scenario::parse(text, &name)?.prepare(&name)?;
+        if let Some(reason) = prepared.evaluate(&engine).fallback {
+            bail!("{} is not a usable policy: on {name} {reason}", file.display());
+        }
+    }
+    println!("policy:  {}", file.display());
+    // Loading type-checked the exports against the contract's world.
+    println!("world:   {CONTRACT_WORLD}");
+    println!("exports: {}", exports.join(", "));
+    println!("imports: none");
+    println!("size:    {} bytes", bytes.len());
+    println!("sha256:  {}", sha256_hex(&bytes));
+    println!("check:   ok ({} sample decisions answered validly)", CHECK_SCENARIOS.len());
+    Ok(Outcome::Success)
+}
+
+/// The interfaces a component exports, from the WIT it carries.
+fn exported_interfaces(bytes: &[u8]) -> Vec<String> {
+    match wit_component::decode(bytes) {
+        Ok(wit_component::DecodedWasm::Component(resolve, world)) => resolve.worlds[world]
+            .exports
+            .keys()
+            .map(|key| resolve.name_world_key(key))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn eval(policy: Option<&Path>, scenario: &Path) -> anyhow::Result<Outcome> {
+    let engine = engine_with(policy)?;
+    let name = scenario.display().to_string();
+    let prepared = Scenario::from_file(scenario)?.prepare(&name)?;
+    let outcome = prepared.evaluate(&engine);
+    println!("{}", serde_json::to_string_pretty(&outcome)?);
+    Ok(Outcome::Success)
+}
+
+fn test(policy: Option<&Path>, dir: &Path) -> anyhow::Result<Outcome> {
+    let engine = engine_with(policy)?;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read scenario directory {}", dir.display()))?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("cannot read scenario directory {}", dir.display()))?;
+    files.retain(|p| p.extension().is_some_and(|e| e == "json"));
+    files.sort();
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    for path in &files {
+        let name = path.display().to_string();
+        let prepared: Prepared = Scenario::from_file(path)?.prepare(&name)?;
+        if prepared.scenario.expect.is_none() {
+            skipped += 1;
+            continue;
+        }
+        let outcome = prepared.evaluate(&engine);
+        let mismatches = prepared.mismatches(&outcome);
+        if mismatches.is_empty() {
+            passed += 1;
+            println!("ok   {name}");
+        } else {
+            failed += 1;
+            println!("FAIL {name}");
+            for line in mismatches {
+                println!("     {line}");
+            }
+        }
+    }
+    let active = engine.active();
+    println!("policy {active}");
+    println!("{passed} passed, {failed} failed, {skipped} skipped (no expect)");
+    if passed + failed == 0 {
+        bail!("no scenario with an `expect` in {}", dir.display());
+    }
+    Ok(if failed == 0 { Outcome::Success } else { Outcome::Failed })
+}
+
+fn engine() -> anyhow::Result<PolicyEngine> {
+    Ok(PolicyEngine::new(PolicyConfig::default())?)
+}
+
+/// An engine whose active policy is the file given, or the embedded default.
+fn engine_with(policy: Option<&Path>) -> anyhow::Result<PolicyEngine> {
+    let engine = engine()?;
+    if let Some(path) = policy {
+        crate::policy::file_watch::load_policy_file(&engine, path)?;
+    }
+    Ok(engine)
+}

@@ -1,0 +1,109 @@
+//! Loading a policy: bytes in, a compiled and checked component out.
+//!
+//! Everything expensive (compilation, import checks, type-checking the exports
+//! against the contract, linking) happens here, once per policy, so that
+//! making an instance later is cheap and a decision never compiles anything.
+
+use std::fmt;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::{Component, Linker};
+
+use super::bindings::PolicyPre;
+use super::instance::StoreState;
+
+/// Why a component cannot be used as a policy.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The bytes are not a valid WebAssembly component (or wasmtime cannot compile them).
+    #[error("not a valid policy component: {0}")]
+    Compile(String),
+    /// The component imports something; policies must import nothing.
+    #[error(
+        "the component imports {}; a policy must import nothing (it may not reach files, clocks or the network)",
+        .0.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+    )]
+    Imports(Vec<String>),
+    /// The component's exports do not match `azimuth:policy/routing`.
+    #[error("the component does not implement the policy contract (world `azimuth:policy/policy`): {0}")]
+    Contract(String),
+}
+
+/// A policy's identity: the sha256 of its component bytes, and where it came from.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PolicyId {
+    /// sha256 of the component bytes, as 64 hex digits.
+    pub sha256: String,
+    /// A human name: a file path, `embedded:default`, or a published name.
+    pub origin: String,
+    /// Size of the component in bytes.
+    pub size: usize,
+}
+
+impl fmt::Display for PolicyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (sha256 {})", self.origin, &self.sha256)
+    }
+}
+
+impl fmt::Debug for PolicyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// The sha256 of `bytes` as lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// A compiled component that passed every load-time check, ready to instantiate.
+pub struct PolicyComponent {
+    pub(crate) id: Arc<PolicyId>,
+    pub(crate) pre: PolicyPre<StoreState>,
+}
+
+impl PolicyComponent {
+    /// Compiles and checks `bytes`: no imports, exports matching the contract.
+    pub fn load(engine: &Engine, bytes: &[u8], origin: &str) -> Result<Self, LoadError> {
+        let component =
+            Component::new(engine, bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        let imports: Vec<String> = component
+            .component_type()
+            .imports(engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        if !imports.is_empty() {
+            return Err(LoadError::Imports(imports));
+        }
+        // An empty linker: the component has no imports to satisfy, and
+        // `PolicyPre::new` type-checks its exports against the contract.
+        let linker = Linker::<StoreState>::new(engine);
+        let instance_pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Contract(format!("{e:#}")))?;
+        let pre = PolicyPre::new(instance_pre).map_err(|e| LoadError::Contract(format!("{e:#}")))?;
+        let id = Arc::new(PolicyId {
+            sha256: sha256_hex(bytes),
+            origin: origin.to_string(),
+            size: bytes.len(),
+        });
+        Ok(Self { id, pre })
+    }
+
+    /// The policy's identity.
+    pub fn id(&self) -> &Arc<PolicyId> {
+        &self.id
+    }
+}
+
+/// Checks `bytes` are a loadable policy without starting a policy engine
+/// (which needs the embedded default: `policy build` refreshes that one).
+pub fn check_component(bytes: &[u8], origin: &str) -> Result<Arc<PolicyId>, LoadError> {
+    let mut config = wasmtime::Config::new();
+    config.wasm_component_model(true);
+    let engine = Engine::new(&config).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+    PolicyComponent::load(&engine, bytes, origin).map(|c| c.id)
+}

@@ -1,0 +1,25 @@
+//! Routing policies: the WebAssembly components that decide where reads go.
+//!
+//! - [`bindings`]: the contract (`wit/`) as Rust types; the only `bindgen!`.
+//! - [`component`]: loading and checking a component (no imports, right exports).
+//! - [`instance`]: one instance and the limits (deadline, memory) of its calls.
+//! - [`plan`]: checking a policy's answers.
+//! - [`engine`]: running decisions, falling back, quarantining, swapping.
+//! - [`file_watch`]: following a policy file for hot swap.
+//! - [`builder`]: building a policy crate into a component.
+//! - [`embedded`]: the default policy compiled into the binary.
+
+pub mod bindings;
+pub mod builder;
+pub mod component;
+pub mod embedded;
+pub mod engine;
+pub mod file_watch;
+pub mod instance;
+mod log_limit;
+pub mod plan;
+pub mod stats;
+
+pub use bindings::{CacheState, Candidate, Failure, FailureKind, NextStep, Plan, Request, Source};
+pub use component::{LoadError, PolicyComponent, PolicyId, sha256_hex};
+pub use engine::{Decision, FallbackReason, PolicyConfig, PolicyEngine};
