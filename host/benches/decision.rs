@@ -1,1 +1,86 @@
-fn main(){}
+//! One routing decision with 6 and with 64 candidates: the default policy run
+//! as Wasm through the engine (what the read path pays), the bare component
+//! call (the engine's own overhead is the difference), and the same crate
+//! compiled natively (the floor).
+//!
+//! Run: `cargo bench -p azimuth --bench decision`
+
+use std::hint::black_box;
+
+use azimuth::policy::instance::{CallLimits, PolicyInstance};
+use azimuth::policy::{CacheState, Candidate, PolicyConfig, PolicyEngine, Request};
+use azimuth_policy_default as native;
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+
+#[path = "../../tests/all/native_types.rs"]
+mod native_types;
+use native_types::to_native;
+
+/// A read with prefer-cached and passive cache on, candidates spread over
+/// three clusters with mixed cache states and one unhealthy worker in eight.
+fn scenario(n: usize) -> (Request, Vec<Candidate>) {
+    let request = Request {
+        prefer_cached_replicas: true,
+        passive_cache: true,
+        ufs_fallback: true,
+        file_length: Some(1 << 20),
+        offset: 0,
+        length: None,
+        attempt: 0,
+        seed: 7,
+    };
+    let candidates = (0..n)
+        .map(|i| Candidate {
+            local: i % 3 == 0,
+            cluster: (i % 3) as u8,
+            cache: [
+                CacheState::Full,
+                CacheState::None,
+                CacheState::Partial,
+                CacheState::Unknown,
+            ][i % 4],
+            cached_bytes: (i as u64) << 12,
+            healthy: i % 8 != 5,
+            rtt_us: 100 + i as u32,
+        })
+        .collect();
+    (request, candidates)
+}
+
+fn decision(c: &mut Criterion) {
+    let engine = PolicyEngine::new(PolicyConfig::default()).expect("engine starts");
+    let component = engine
+        .load(azimuth::policy::embedded::DEFAULT_POLICY, "bench")
+        .expect("default loads");
+    let mut bare = PolicyInstance::new(
+        &component,
+        CallLimits {
+            call_timeout: std::time::Duration::from_secs(10),
+            memory_cap: 16 << 20,
+        },
+    )
+    .expect("instantiates");
+    let mut group = c.benchmark_group("decision");
+    for n in [6, 64] {
+        let (request, candidates) = scenario(n);
+        let (native_request, native_candidates) = to_native(&request, &candidates);
+        group.bench_with_input(BenchmarkId::new("wasm-engine", n), &n, |b, _| {
+            b.iter(|| black_box(engine.rank(black_box(&request), black_box(&candidates))))
+        });
+        group.bench_with_input(BenchmarkId::new("wasm-bare-call", n), &n, |b, _| {
+            b.iter(|| black_box(bare.rank(black_box(&request), black_box(&candidates))))
+        });
+        group.bench_with_input(BenchmarkId::new("native", n), &n, |b, _| {
+            b.iter(|| {
+                black_box(native::rank(
+                    black_box(&native_request),
+                    black_box(&native_candidates),
+                ))
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, decision);
+criterion_main!(benches);

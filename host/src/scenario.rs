@@ -11,7 +11,8 @@ use std::path::Path;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::policy::{
-    CacheState, Candidate, Decision, Failure, FailureKind, NextStep, Plan, PolicyEngine, Request, Source,
+    CacheState, Candidate, Decision, Failure, FailureKind, NextStep, Plan, PolicyEngine, Request,
+    Source,
 };
 
 /// The name that stands for the UFS in orders.
@@ -219,10 +220,15 @@ impl Scenario {
         let mut candidates = Vec::with_capacity(self.candidates.len());
         for (i, c) in self.candidates.iter().enumerate() {
             if c.worker == UFS {
-                return Err(invalid(format!("candidates[{i}]: `{UFS}` is reserved for the UFS")));
+                return Err(invalid(format!(
+                    "candidates[{i}]: `{UFS}` is reserved for the UFS"
+                )));
             }
             if names.insert(&c.worker, i).is_some() {
-                return Err(invalid(format!("candidates[{i}]: worker `{}` is listed twice", c.worker)));
+                return Err(invalid(format!(
+                    "candidates[{i}]: worker `{}` is listed twice",
+                    c.worker
+                )));
             }
             let next = clusters.len();
             let cluster = *clusters.entry(&c.cluster).or_insert(next.min(255) as u8);
@@ -271,13 +277,17 @@ impl Scenario {
         if let Some(expect) = &self.expect {
             for n in expect.order.iter().flatten() {
                 if n != UFS && !names.contains_key(n.as_str()) {
-                    return Err(invalid(format!("expect.order: `{n}` is not a candidate nor `{UFS}`")));
+                    return Err(invalid(format!(
+                        "expect.order: `{n}` is not a candidate nor `{UFS}`"
+                    )));
                 }
             }
             if let Some(Some(n)) = &expect.passive_cache_to
                 && !names.contains_key(n.as_str())
             {
-                return Err(invalid(format!("expect.passive_cache_to: `{n}` is not a candidate")));
+                return Err(invalid(format!(
+                    "expect.passive_cache_to: `{n}` is not a candidate"
+                )));
             }
             if expect.next.is_some() && self.failure.is_none() {
                 return Err(invalid("expect.next needs a `failure` to answer".into()));
@@ -325,7 +335,11 @@ pub fn next_step_name(step: &NextStep) -> String {
 impl Prepared {
     /// Asks `engine`'s active policy for its answers.
     pub fn evaluate(&self, engine: &PolicyEngine) -> Outcome {
-        let Decision { value: plan, policy, fallback } = engine.rank(&self.request, &self.candidates);
+        let Decision {
+            value: plan,
+            policy,
+            fallback,
+        } = engine.rank(&self.request, &self.candidates);
         let next = self
             .failure
             .as_ref()
@@ -365,20 +379,28 @@ impl Prepared {
             return out;
         };
         if let Some(reason) = &outcome.fallback {
-            out.push(format!("the policy did not answer ({reason}); the default policy did"));
+            out.push(format!(
+                "the policy did not answer ({reason}); the default policy did"
+            ));
         }
         if let Some(order) = &expect.order
             && order != &outcome.order
         {
             out.push(format!("order:            expected [{}]", order.join(", ")));
-            out.push(format!("                  actual   [{}]", outcome.order.join(", ")));
+            out.push(format!(
+                "                  actual   [{}]",
+                outcome.order.join(", ")
+            ));
         }
         if let Some(passive) = &expect.passive_cache_to
             && passive != &outcome.passive_cache_to
         {
             let show = |p: &Option<String>| p.clone().unwrap_or_else(|| "null".into());
             out.push(format!("passive_cache_to: expected {}", show(passive)));
-            out.push(format!("                  actual   {}", show(&outcome.passive_cache_to)));
+            out.push(format!(
+                "                  actual   {}",
+                show(&outcome.passive_cache_to)
+            ));
         }
         if let Some(next) = &expect.next
             && Some(next) != outcome.next.as_ref()

@@ -1,1 +1,12 @@
-fn main(){}
+//! Azimuth's integration tests: one binary (it links once), a module per area.
+//! Policies used here are built from source in `policies/` by the same code
+//! as `azimuth policy build`.
+
+mod native_types;
+mod support;
+
+mod differential;
+mod embedded_default;
+mod hot_swap;
+mod misbehaving_policies;
+mod policy_cli;

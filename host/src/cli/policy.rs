@@ -7,8 +7,8 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 
 use super::Outcome;
-use crate::policy::builder::{BuildOptions, Toolchain, build_policy};
 use crate::policy::bindings::CONTRACT_WORLD;
+use crate::policy::builder::{BuildOptions, Toolchain, build_policy};
 use crate::policy::component::check_component;
 use crate::policy::{PolicyConfig, PolicyEngine, sha256_hex};
 use crate::scenario::{Prepared, Scenario};
@@ -127,13 +127,19 @@ fn build(
 /// Writes through a temporary file and a rename, so a host following the file
 /// never reads half a component.
 fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
-        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
         std::process::id()
     ));
-    let mut file = std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let mut file =
+        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot write {}", tmp.display()))?;
@@ -166,7 +172,10 @@ fn check(file: &Path) -> anyhow::Result<Outcome> {
         let name = format!("built-in check scenario {}", i + 1);
         let prepared = Scenario::parse(text, &name)?.prepare(&name)?;
         if let Some(reason) = prepared.evaluate(&engine).fallback {
-            bail!("{} is not a usable policy: on {name} {reason}", file.display());
+            bail!(
+                "{} is not a usable policy: on {name} {reason}",
+                file.display()
+            );
         }
     }
     println!("policy:  {}", file.display());
@@ -176,7 +185,10 @@ fn check(file: &Path) -> anyhow::Result<Outcome> {
     println!("imports: none");
     println!("size:    {} bytes", bytes.len());
     println!("sha256:  {}", sha256_hex(&bytes));
-    println!("check:   ok ({} sample decisions answered validly)", CHECK_SCENARIOS.len());
+    println!(
+        "check:   ok ({} sample decisions answered validly)",
+        CHECK_SCENARIOS.len()
+    );
     Ok(Outcome::Success)
 }
 
@@ -237,7 +249,11 @@ fn test(policy: Option<&Path>, dir: &Path) -> anyhow::Result<Outcome> {
     if passed + failed == 0 {
         bail!("no scenario with an `expect` in {}", dir.display());
     }
-    Ok(if failed == 0 { Outcome::Success } else { Outcome::Failed })
+    Ok(if failed == 0 {
+        Outcome::Success
+    } else {
+        Outcome::Failed
+    })
 }
 
 fn engine() -> anyhow::Result<PolicyEngine> {

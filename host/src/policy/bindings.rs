@@ -4,6 +4,8 @@
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "policy",
+    // Answers are compared in tests and by `policy test`.
+    additional_derives: [PartialEq, Eq],
 });
 
 pub use exports::azimuth::policy::routing::{

@@ -149,7 +149,10 @@ pub fn build_policy(options: &BuildOptions) -> Result<Built, BuildError> {
     if !options.features.is_empty() {
         cmd.arg("--features").arg(options.features.join(","));
     }
-    let mut remaps = vec![format!("--remap-path-prefix={}=/policy", metadata.workspace_root)];
+    let mut remaps = vec![format!(
+        "--remap-path-prefix={}=/policy",
+        metadata.workspace_root
+    )];
     if let Some(home) = cargo_home() {
         remaps.push(format!("--remap-path-prefix={}=/cargo", home.display()));
     }
@@ -289,14 +292,24 @@ struct Metadata {
     target_directory: String,
 }
 
-fn cargo_metadata(cargo: &str, toolchain: Toolchain, manifest: &Path) -> Result<Metadata, BuildError> {
+fn cargo_metadata(
+    cargo: &str,
+    toolchain: Toolchain,
+    manifest: &Path,
+) -> Result<Metadata, BuildError> {
     let mut cmd = Command::new(cargo);
     clean_env(&mut cmd, toolchain);
     if toolchain == Toolchain::Debian {
         cmd.env("RUSTC", DEBIAN_RUSTC);
     }
     let out = cmd
-        .args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"])
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--manifest-path",
+        ])
         .arg(manifest)
         .stderr(Stdio::inherit())
         .output()

@@ -27,7 +27,9 @@ pub enum LoadError {
     )]
     Imports(Vec<String>),
     /// The component's exports do not match `azimuth:policy/routing`.
-    #[error("the component does not implement the policy contract (world `azimuth:policy/policy`): {0}")]
+    #[error(
+        "the component does not implement the policy contract (world `azimuth:policy/policy`): {0}"
+    )]
     Contract(String),
 }
 
@@ -84,7 +86,8 @@ impl PolicyComponent {
         let instance_pre = linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Contract(format!("{e:#}")))?;
-        let pre = PolicyPre::new(instance_pre).map_err(|e| LoadError::Contract(format!("{e:#}")))?;
+        let pre =
+            PolicyPre::new(instance_pre).map_err(|e| LoadError::Contract(format!("{e:#}")))?;
         let id = Arc::new(PolicyId {
             sha256: sha256_hex(bytes),
             origin: origin.to_string(),

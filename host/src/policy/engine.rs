@@ -24,15 +24,15 @@ use super::log_limit::LogLimiter;
 use super::plan::{InvalidAnswer, validate_next_step, validate_plan};
 use super::stats::{PolicyStats, StatsSnapshot, render_prometheus};
 
-/// How often the epoch advances; call deadlines are whole numbers of ticks.
+/// How often the epoch advances: how often a long call's CPU time is checked.
 const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Settings of the policy engine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyConfig {
-    /// CPU time one call into a policy may take before it is interrupted
-    /// (`azimuth.policy.call.timeout`). Default 10 ms: a decision normally
-    /// takes well under a microsecond.
+    /// CPU time one call into a policy may use before it is interrupted
+    /// (`azimuth.policy.call.timeout`), measured to within a millisecond.
+    /// Default 10 ms: a decision normally takes well under a microsecond.
     pub call_timeout: Duration,
     /// Most linear memory one policy instance may use
     /// (`azimuth.policy.memory.limit`). Default 16 MiB.
@@ -65,7 +65,9 @@ pub enum ConfigError {
     #[error("azimuth.policy.call.timeout = {0:?}: must be between 1ms and 10s")]
     CallTimeout(Duration),
     /// The memory limit is below what a Rust guest needs to start.
-    #[error("azimuth.policy.memory.limit = {0}: must be at least 2 MiB (2097152), the smallest a Rust policy starts in")]
+    #[error(
+        "azimuth.policy.memory.limit = {0}: must be at least 2 MiB (2097152), the smallest a Rust policy starts in"
+    )]
     MemoryLimit(usize),
     /// Quarantining after zero failures would quarantine every policy.
     #[error("azimuth.policy.quarantine.after = 0: must be at least 1")]
@@ -75,7 +77,9 @@ pub enum ConfigError {
 impl PolicyConfig {
     /// Checks every setting, naming the first bad one.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.call_timeout < Duration::from_millis(1) || self.call_timeout > Duration::from_secs(10) {
+        if self.call_timeout < Duration::from_millis(1)
+            || self.call_timeout > Duration::from_secs(10)
+        {
             return Err(ConfigError::CallTimeout(self.call_timeout));
         }
         if self.memory_limit < 2 << 20 {
@@ -191,18 +195,17 @@ impl PolicyEngine {
     pub fn new(config: PolicyConfig) -> Result<Self, EngineError> {
         config.validate()?;
         let mut wasm_config = wasmtime::Config::new();
-        wasm_config.wasm_component_model(true).epoch_interruption(true);
-        let wasm =
-            wasmtime::Engine::new(&wasm_config).map_err(|e| EngineError::Runtime(format!("{e:#}")))?;
-        let default = PolicyComponent::load(&wasm, embedded::DEFAULT_POLICY, embedded::DEFAULT_ORIGIN)
-            .map_err(EngineError::Embedded)?;
+        wasm_config
+            .wasm_component_model(true)
+            .epoch_interruption(true);
+        let wasm = wasmtime::Engine::new(&wasm_config)
+            .map_err(|e| EngineError::Runtime(format!("{e:#}")))?;
+        let default =
+            PolicyComponent::load(&wasm, embedded::DEFAULT_POLICY, embedded::DEFAULT_ORIGIN)
+                .map_err(EngineError::Embedded)?;
         let default = Arc::new(LoadedPolicy::new(default));
-        let timeout_ms = config.call_timeout.as_millis() as u64;
         let limits = CallLimits {
-            // +1: the next tick may come at any moment, so N ticks from now is
-            // between N-1 and N tick periods away.
-            deadline_ticks: timeout_ms.div_ceil(EPOCH_TICK.as_millis() as u64) + 1,
-            deadline_ms: timeout_ms,
+            call_timeout: config.call_timeout,
             memory_cap: config.memory_limit,
         };
         let stop_ticker = Arc::new(AtomicBool::new(false));
@@ -272,7 +275,10 @@ impl PolicyEngine {
         match self.load(bytes, origin) {
             Ok(component) => Ok(self.swap(component)),
             Err(e) => {
-                self.inner.stats.swaps_refused.fetch_add(1, Ordering::Relaxed);
+                self.inner
+                    .stats
+                    .swaps_refused
+                    .fetch_add(1, Ordering::Relaxed);
                 tracing::error!(
                     origin,
                     active = %self.active(),
@@ -379,10 +385,16 @@ impl Inner {
         call: &impl Fn(&mut PolicyInstance) -> Result<T, CallError>,
         check: &impl Fn(&T) -> Result<(), InvalidAnswer>,
     ) -> Result<T, FallbackReason> {
-        let idle = policy.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let idle = policy
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
         let mut instance = match idle {
             Some(instance) => instance,
-            None => PolicyInstance::new(&policy.component, self.limits).map_err(FallbackReason::Call)?,
+            None => {
+                PolicyInstance::new(&policy.component, self.limits).map_err(FallbackReason::Call)?
+            }
         };
         let value = call(&mut instance).map_err(FallbackReason::Call)?;
         check(&value).map_err(FallbackReason::Invalid)?;
@@ -408,7 +420,9 @@ impl Inner {
             );
         }
         let failures = policy.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
-        if failures >= self.config.quarantine_after && !policy.quarantined.swap(true, Ordering::Relaxed) {
+        if failures >= self.config.quarantine_after
+            && !policy.quarantined.swap(true, Ordering::Relaxed)
+        {
             self.stats.quarantines.fetch_add(1, Ordering::Relaxed);
             tracing::error!(
                 policy = %policy.id(),
@@ -422,7 +436,11 @@ impl Inner {
     /// does not pay for instantiation.
     fn prewarm(&self, policy: &LoadedPolicy) {
         if let Ok(instance) = PolicyInstance::new(&policy.component, self.limits) {
-            policy.idle.lock().unwrap_or_else(PoisonError::into_inner).push(instance);
+            policy
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(instance);
         }
     }
 }

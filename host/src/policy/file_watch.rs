@@ -64,7 +64,10 @@ pub fn spawn_file_watch(
         loop {
             ticker.tick().await;
             let stamp = match tokio::fs::metadata(&path).await {
-                Ok(meta) => (meta.len(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH)),
+                Ok(meta) => (
+                    meta.len(),
+                    meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                ),
                 Err(e) => {
                     if !reported_missing {
                         tracing::warn!(path = %path.display(), "cannot read policy file ({e}); the active policy stays");
@@ -92,8 +95,10 @@ pub fn spawn_file_watch(
             }
             // Compiling takes milliseconds of CPU: keep it off the async workers.
             let (swapper, origin) = (engine.clone(), path.display().to_string());
-            let result =
-                tokio::task::spawn_blocking(move || swapper.load_and_swap(&bytes, &origin).map(drop)).await;
+            let result = tokio::task::spawn_blocking(move || {
+                swapper.load_and_swap(&bytes, &origin).map(drop)
+            })
+            .await;
             last_refused = match result {
                 Ok(Ok(())) => None,
                 // load_and_swap has logged why; remember the bytes so the same

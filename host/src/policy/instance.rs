@@ -3,8 +3,17 @@
 //! An instance is cheap (made from a pre-linked component) and disposable:
 //! after any failure the engine drops it rather than trust a guest whose
 //! memory may be half-updated.
+//!
+//! The deadline is on CPU time, not wall time. Epoch ticks are wall time, so
+//! a thread descheduled in the middle of a call (a busy machine) would hit a
+//! wall-clock deadline through no fault of the policy. Instead a call that
+//! outlives its first epoch tick starts measuring its thread's CPU time, and
+//! is interrupted once it has used `call_timeout` of it. Calls that finish
+//! within a tick (all well-behaved ones) never read a clock.
 
-use wasmtime::{ResourceLimiter, Store, Trap};
+use std::time::Duration;
+
+use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 
 use super::bindings::{Candidate, Failure, NextStep, Plan, Policy, Request};
 use super::component::PolicyComponent;
@@ -12,9 +21,9 @@ use super::component::PolicyComponent;
 /// Why a call into a policy did not produce an answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallError {
-    /// The call ran past its CPU deadline and was interrupted.
-    #[error("ran past its deadline of {0} ms")]
-    Deadline(u64),
+    /// The call used more CPU time than allowed and was interrupted.
+    #[error("ran past its deadline of {0:?} of CPU time")]
+    Deadline(Duration),
     /// The guest tried to grow its memory past the cap.
     #[error("tried to use more than its memory cap of {0} bytes")]
     MemoryCap(usize),
@@ -26,10 +35,52 @@ pub enum CallError {
     Instantiate(String),
 }
 
-/// Per-instance state the store carries: the memory cap and whether it bit.
+/// Per-instance state the store carries: the limits and whether they bit.
 pub struct StoreState {
     memory_cap: usize,
     memory_denied: bool,
+    cpu_budget: Duration,
+    /// The thread's CPU time when the running call first outlived a tick.
+    cpu_start: Option<Duration>,
+}
+
+/// Ticks a call may run before its CPU time starts being measured.
+const FIRST_CHECK_TICKS: u64 = 1;
+
+/// Called by wasmtime each time a running call reaches its epoch deadline.
+fn on_epoch_deadline(state: &mut StoreState) -> UpdateDeadline {
+    let now = thread_cpu_time();
+    match state.cpu_start {
+        None => {
+            state.cpu_start = Some(now);
+            UpdateDeadline::Continue(1)
+        }
+        Some(start) if now.saturating_sub(start) >= state.cpu_budget => UpdateDeadline::Interrupt,
+        Some(_) => UpdateDeadline::Continue(1),
+    }
+}
+
+/// CPU time the calling thread has used.
+#[cfg(unix)]
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID
+    // exists on every unix wasmtime supports.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Elsewhere, wall time since the first call stands in for CPU time.
+#[cfg(not(unix))]
+fn thread_cpu_time() -> Duration {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed()
 }
 
 impl ResourceLimiter for StoreState {
@@ -60,10 +111,9 @@ impl ResourceLimiter for StoreState {
 /// Limits applied to every instance and call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CallLimits {
-    /// Epoch ticks a call may run before it is interrupted.
-    pub deadline_ticks: u64,
-    /// The deadline in milliseconds, for error messages.
-    pub deadline_ms: u64,
+    /// CPU time one call may use before it is interrupted (to within the
+    /// engine's epoch tick).
+    pub call_timeout: Duration,
     /// Most bytes of linear memory one instance may have.
     pub memory_cap: usize,
 }
@@ -84,11 +134,13 @@ impl PolicyInstance {
             StoreState {
                 memory_cap: limits.memory_cap,
                 memory_denied: false,
+                cpu_budget: limits.call_timeout,
+                cpu_start: None,
             },
         );
         store.limiter(|state| state);
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(limits.deadline_ticks);
+        store.epoch_deadline_callback(|mut ctx| Ok(on_epoch_deadline(ctx.data_mut())));
+        store.set_epoch_deadline(FIRST_CHECK_TICKS);
         let policy = match component.pre.instantiate(&mut store) {
             Ok(policy) => policy,
             Err(e) => return Err(classify(&store, limits, e, true)),
@@ -100,9 +152,15 @@ impl PolicyInstance {
         })
     }
 
+    /// Starts a call's clock afresh.
+    fn arm_deadline(&mut self) {
+        self.store.data_mut().cpu_start = None;
+        self.store.set_epoch_deadline(FIRST_CHECK_TICKS);
+    }
+
     /// Calls the policy's `rank`.
     pub fn rank(&mut self, request: &Request, candidates: &[Candidate]) -> Result<Plan, CallError> {
-        self.store.set_epoch_deadline(self.limits.deadline_ticks);
+        self.arm_deadline();
         let routing = self.policy.azimuth_policy_routing();
         routing
             .call_rank(&mut self.store, *request, candidates)
@@ -116,7 +174,7 @@ impl PolicyInstance {
         candidates: &[Candidate],
         failure: &Failure,
     ) -> Result<NextStep, CallError> {
-        self.store.set_epoch_deadline(self.limits.deadline_ticks);
+        self.arm_deadline();
         let routing = self.policy.azimuth_policy_routing();
         routing
             .call_failover(&mut self.store, *request, candidates, *failure)
@@ -135,7 +193,7 @@ fn classify(
         return CallError::MemoryCap(limits.memory_cap);
     }
     if let Some(Trap::Interrupt) = error.downcast_ref::<Trap>() {
-        return CallError::Deadline(limits.deadline_ms);
+        return CallError::Deadline(limits.call_timeout);
     }
     if instantiating {
         CallError::Instantiate(format!("{error:#}"))

@@ -35,7 +35,12 @@ impl LogLimiter {
         if now >= next
             && self
                 .next_ms
-                .compare_exchange(next, now + self.period_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .compare_exchange(
+                    next,
+                    now + self.period_ms,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
                 .is_ok()
         {
             return Some(self.suppressed.swap(0, Ordering::Relaxed));

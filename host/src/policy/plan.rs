@@ -90,7 +90,9 @@ pub fn validate_plan(
 /// Checks a failover answer.
 pub fn validate_next_step(step: &NextStep) -> Result<(), InvalidAnswer> {
     match *step {
-        NextStep::RetryAfterMs(ms) if ms > MAX_RETRY_DELAY_MS => Err(InvalidAnswer::RetryTooLong(ms)),
+        NextStep::RetryAfterMs(ms) if ms > MAX_RETRY_DELAY_MS => {
+            Err(InvalidAnswer::RetryTooLong(ms))
+        }
         _ => Ok(()),
     }
 }
@@ -135,7 +137,10 @@ mod tests {
     #[test]
     fn a_plan_of_distinct_in_range_workers_then_ufs_is_valid() {
         let c = [candidate(true, true), candidate(false, true)];
-        assert_eq!(validate_plan(&request(true), &c, &plan(vec![1, 0], true, Some(0))), Ok(()));
+        assert_eq!(
+            validate_plan(&request(true), &c, &plan(vec![1, 0], true, Some(0))),
+            Ok(())
+        );
     }
 
     #[test]
@@ -143,7 +148,10 @@ mod tests {
         let c = [candidate(true, true)];
         assert_eq!(
             validate_plan(&request(true), &c, &plan(vec![0, 1], true, None)),
-            Err(InvalidAnswer::IndexOutOfRange { index: 1, candidates: 1 })
+            Err(InvalidAnswer::IndexOutOfRange {
+                index: 1,
+                candidates: 1
+            })
         );
     }
 
@@ -177,7 +185,10 @@ mod tests {
             validate_plan(&request(false), &healthy, &plan(vec![], false, None)),
             Err(InvalidAnswer::Empty)
         );
-        assert_eq!(validate_plan(&request(false), &sick, &plan(vec![], false, None)), Ok(()));
+        assert_eq!(
+            validate_plan(&request(false), &sick, &plan(vec![], false, None)),
+            Ok(())
+        );
     }
 
     #[test]
@@ -189,13 +200,19 @@ mod tests {
         );
         assert_eq!(
             validate_plan(&request(true), &c, &plan(vec![1], true, Some(7))),
-            Err(InvalidAnswer::PassiveOutOfRange { index: 7, candidates: 2 })
+            Err(InvalidAnswer::PassiveOutOfRange {
+                index: 7,
+                candidates: 2
+            })
         );
     }
 
     #[test]
     fn retry_delays_are_capped() {
-        assert_eq!(validate_next_step(&NextStep::RetryAfterMs(MAX_RETRY_DELAY_MS)), Ok(()));
+        assert_eq!(
+            validate_next_step(&NextStep::RetryAfterMs(MAX_RETRY_DELAY_MS)),
+            Ok(())
+        );
         assert_eq!(
             validate_next_step(&NextStep::RetryAfterMs(MAX_RETRY_DELAY_MS + 1)),
             Err(InvalidAnswer::RetryTooLong(MAX_RETRY_DELAY_MS + 1))

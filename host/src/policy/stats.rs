@@ -102,10 +102,30 @@ pub fn render_prometheus(s: &StatsSnapshot, active_sha256: &str, quarantined: bo
             }
         }
     };
-    counter("azimuth_policy_decisions_total", "Decisions asked of the policy engine.", s.decisions, None);
-    counter("azimuth_policy_quarantines_total", "Policies quarantined after repeated failures.", s.quarantines, None);
-    counter("azimuth_policy_swaps_total", "Policies swapped in.", s.swaps, None);
-    counter("azimuth_policy_swaps_refused_total", "Policy components refused at swap time.", s.swaps_refused, None);
+    counter(
+        "azimuth_policy_decisions_total",
+        "Decisions asked of the policy engine.",
+        s.decisions,
+        None,
+    );
+    counter(
+        "azimuth_policy_quarantines_total",
+        "Policies quarantined after repeated failures.",
+        s.quarantines,
+        None,
+    );
+    counter(
+        "azimuth_policy_swaps_total",
+        "Policies swapped in.",
+        s.swaps,
+        None,
+    );
+    counter(
+        "azimuth_policy_swaps_refused_total",
+        "Policy components refused at swap time.",
+        s.swaps_refused,
+        None,
+    );
     let _ = writeln!(
         out,
         "# HELP azimuth_policy_fallbacks_total Decisions made by the default policy because the active one failed.\n# TYPE azimuth_policy_fallbacks_total counter"
@@ -117,7 +137,10 @@ pub fn render_prometheus(s: &StatsSnapshot, active_sha256: &str, quarantined: bo
         ("invalid", s.fallback_invalid),
         ("quarantined", s.fallback_quarantined),
     ] {
-        let _ = writeln!(out, "azimuth_policy_fallbacks_total{{reason=\"{reason}\"}} {value}");
+        let _ = writeln!(
+            out,
+            "azimuth_policy_fallbacks_total{{reason=\"{reason}\"}} {value}"
+        );
     }
     let _ = writeln!(
         out,

@@ -28,7 +28,11 @@ fn key(candidate: &Candidate) -> (u8, u32) {
     } else {
         2
     };
-    let rtt = if candidate.rtt_us == 0 { u32::MAX } else { candidate.rtt_us };
+    let rtt = if candidate.rtt_us == 0 {
+        u32::MAX
+    } else {
+        candidate.rtt_us
+    };
     (tier, rtt)
 }
 

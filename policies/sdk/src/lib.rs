@@ -39,7 +39,10 @@ macro_rules! policy {
             struct Policy;
 
             impl $crate::exports::azimuth::policy::routing::Guest for Policy {
-                fn rank(request: $crate::Request, candidates: Vec<$crate::Candidate>) -> $crate::Plan {
+                fn rank(
+                    request: $crate::Request,
+                    candidates: Vec<$crate::Candidate>,
+                ) -> $crate::Plan {
                     $rank(&request, &candidates)
                 }
 
@@ -52,7 +55,7 @@ macro_rules! policy {
                 }
             }
 
-            $crate::export!(Policy with_types_in $crate);
+    $crate::export!(Policy with_types_in $crate);
         };
     };
 }

@@ -1,0 +1,188 @@
+//! Broken policies: the host survives each, answers with the default policy,
+//! counts the failure, and quarantines a policy that keeps failing.
+
+use std::time::{Duration, Instant};
+
+use azimuth::policy::engine::FallbackReason;
+use azimuth::policy::instance::CallError;
+use azimuth::policy::plan::InvalidAnswer;
+use azimuth::policy::{Failure, FailureKind, LoadError, PolicyConfig, PolicyEngine, Source};
+
+use crate::support::{disputed_read, engine, policy};
+
+/// Swaps in the misbehaving policy built with `fault`, makes one decision,
+/// and checks it came from the default policy; returns the fallback reason.
+fn one_decision_with(engine: &PolicyEngine, fault: &str) -> FallbackReason {
+    let (request, candidates) = disputed_read();
+    let expected = engine.rank(&request, &candidates).value;
+    engine
+        .load_and_swap(&policy("misbehaving", &[fault]), fault)
+        .expect("a misbehaving policy still loads");
+    let decision = engine.rank(&request, &candidates);
+    assert_eq!(
+        decision.value, expected,
+        "the default policy's plan stands in"
+    );
+    assert_eq!(decision.policy, engine.default_policy());
+    decision
+        .fallback
+        .expect("the decision is marked as a fallback")
+}
+
+#[test]
+fn endless_loop_is_interrupted_at_its_deadline_and_the_default_decides() {
+    let engine = PolicyEngine::new(PolicyConfig {
+        call_timeout: Duration::from_millis(20),
+        ..PolicyConfig::default()
+    })
+    .unwrap();
+    let started = Instant::now();
+    let reason = one_decision_with(&engine, "endless-loop");
+    assert_eq!(
+        reason,
+        FallbackReason::Call(CallError::Deadline(Duration::from_millis(20)))
+    );
+    // Generous bound: the point is that the loop was cut, not how precisely.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(engine.stats().fallback_deadline, 1);
+}
+
+#[test]
+fn memory_hog_hits_its_cap_and_the_default_decides() {
+    let engine = PolicyEngine::new(PolicyConfig {
+        memory_limit: 4 << 20,
+        ..PolicyConfig::default()
+    })
+    .unwrap();
+    let reason = one_decision_with(&engine, "memory-hog");
+    assert_eq!(reason, FallbackReason::Call(CallError::MemoryCap(4 << 20)));
+    assert_eq!(engine.stats().fallback_memory, 1);
+}
+
+#[test]
+fn trapping_policy_falls_back_and_is_counted() {
+    let engine = engine();
+    let reason = one_decision_with(&engine, "trap");
+    assert!(
+        matches!(reason, FallbackReason::Call(CallError::Trap(_))),
+        "{reason:?}"
+    );
+    assert_eq!(engine.stats().fallback_trap, 1);
+}
+
+#[test]
+fn out_of_range_index_is_an_invalid_plan_and_falls_back() {
+    let engine = engine();
+    let reason = one_decision_with(&engine, "out-of-range");
+    assert_eq!(
+        reason,
+        FallbackReason::Invalid(InvalidAnswer::IndexOutOfRange {
+            index: 7,
+            candidates: 2
+        })
+    );
+    assert_eq!(engine.stats().fallback_invalid, 1);
+}
+
+#[test]
+fn duplicate_index_is_an_invalid_plan_and_falls_back() {
+    let engine = engine();
+    let reason = one_decision_with(&engine, "duplicate");
+    assert_eq!(reason, FallbackReason::Invalid(InvalidAnswer::Duplicate(0)));
+    assert_eq!(engine.stats().fallback_invalid, 1);
+}
+
+#[test]
+fn out_of_range_retry_delay_is_an_invalid_failover_and_falls_back() {
+    let engine = engine();
+    engine
+        .load_and_swap(&policy("misbehaving", &["out-of-range"]), "bad")
+        .unwrap();
+    let (request, candidates) = disputed_read();
+    let failure = Failure {
+        source: Source::Worker(0),
+        kind: FailureKind::Timeout,
+        retries: 0,
+        delivered: 0,
+    };
+    let decision = engine.failover(&request, &candidates, &failure);
+    assert_eq!(decision.value, azimuth::policy::NextStep::NextSource);
+    assert_eq!(
+        decision.fallback,
+        Some(FallbackReason::Invalid(InvalidAnswer::RetryTooLong(
+            u32::MAX
+        )))
+    );
+}
+
+#[test]
+fn policy_that_keeps_failing_is_quarantined_until_replaced() {
+    let engine = PolicyEngine::new(PolicyConfig {
+        quarantine_after: 3,
+        ..PolicyConfig::default()
+    })
+    .unwrap();
+    engine
+        .load_and_swap(&policy("misbehaving", &["trap"]), "trap")
+        .unwrap();
+    let (request, candidates) = disputed_read();
+    for _ in 0..3 {
+        let reason = engine.rank(&request, &candidates).fallback.unwrap();
+        assert!(matches!(reason, FallbackReason::Call(CallError::Trap(_))));
+    }
+    assert!(engine.active_is_quarantined());
+    assert_eq!(engine.stats().quarantines, 1);
+    // Quarantined: the policy is no longer called at all.
+    for _ in 0..10 {
+        assert_eq!(
+            engine.rank(&request, &candidates).fallback,
+            Some(FallbackReason::Quarantined)
+        );
+    }
+    let stats = engine.stats();
+    assert_eq!((stats.fallback_trap, stats.fallback_quarantined), (3, 10));
+    assert!(engine.render_metrics().contains("quarantined=\"true\""));
+
+    let replacement = engine
+        .load_and_swap(&policy("lowest-latency", &[]), "ll")
+        .unwrap();
+    let decision = engine.rank(&request, &candidates);
+    assert_eq!(decision.fallback, None);
+    assert_eq!(decision.policy, replacement);
+    assert!(!engine.active_is_quarantined());
+}
+
+#[test]
+fn policy_that_imports_is_refused_at_load_naming_the_import() {
+    let engine = engine();
+    let before = engine.active();
+    let err = engine
+        .load_and_swap(&policy("test-imports", &[]), "imports")
+        .expect_err("a policy with imports is refused");
+    assert!(
+        matches!(&err, LoadError::Imports(names) if names == &["log".to_string()]),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("imports `log`"), "{err}");
+    assert_eq!(engine.active(), before, "the active policy stays");
+    assert_eq!(engine.stats().swaps_refused, 1);
+}
+
+#[test]
+fn bytes_that_are_not_a_component_are_refused_and_the_old_policy_stays() {
+    let engine = engine();
+    let good = engine
+        .load_and_swap(&policy("lowest-latency", &[]), "ll")
+        .unwrap();
+    assert!(matches!(
+        engine.load_and_swap(b"\0asm garbage", "garbage"),
+        Err(LoadError::Compile(_))
+    ));
+    assert_eq!(engine.active(), good);
+    let (request, candidates) = disputed_read();
+    assert_eq!(engine.rank(&request, &candidates).policy, good);
+}

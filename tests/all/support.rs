@@ -1,0 +1,96 @@
+//! Shared helpers: building test policies once, running the `azimuth` binary.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, OnceLock};
+
+use azimuth::policy::builder::{BuildOptions, build_policy};
+use azimuth::policy::{CacheState, Candidate, PolicyConfig, PolicyEngine, Request};
+
+/// The repository's root directory.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The component built from `policies/<name>` with `features`, built once
+/// per test run however many tests ask (builds are serialized: they share a
+/// cargo target directory).
+pub fn policy(name: &str, features: &[&str]) -> Vec<u8> {
+    static BUILT: OnceLock<Mutex<HashMap<String, Vec<u8>>>> = OnceLock::new();
+    let key = format!("{name}+{}", features.join(","));
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    built
+        .entry(key)
+        .or_insert_with(|| {
+            build_policy(&BuildOptions {
+                crate_dir: repo().join("policies").join(name),
+                features: features.iter().map(|f| f.to_string()).collect(),
+                toolchain: None,
+            })
+            .unwrap_or_else(|e| panic!("building policies/{name} {features:?}: {e}"))
+            .component
+        })
+        .clone()
+}
+
+/// An engine with default settings.
+pub fn engine() -> PolicyEngine {
+    PolicyEngine::new(PolicyConfig::default()).expect("the policy engine starts")
+}
+
+/// Runs the `azimuth` binary from the repository root.
+pub fn azimuth(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_azimuth"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .expect("azimuth runs")
+}
+
+/// Standard output and error of a run, for assertion messages.
+pub fn show(out: &Output) -> String {
+    format!(
+        "status {}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A read on which the default policy and `lowest-latency` disagree: the
+/// default reads the uncached local worker first, `lowest-latency` the fully
+/// cached remote one.
+pub fn disputed_read() -> (Request, Vec<Candidate>) {
+    let request = Request {
+        prefer_cached_replicas: false,
+        passive_cache: true,
+        ufs_fallback: true,
+        file_length: Some(4096),
+        offset: 0,
+        length: None,
+        attempt: 0,
+        seed: 0,
+    };
+    let candidate = |local: bool, cache: CacheState, rtt_us: u32| Candidate {
+        local,
+        cluster: u8::from(!local),
+        cache,
+        cached_bytes: if cache == CacheState::Full { 4096 } else { 0 },
+        healthy: true,
+        rtt_us,
+    };
+    (
+        request,
+        vec![
+            candidate(true, CacheState::None, 900),
+            candidate(false, CacheState::Full, 300),
+        ],
+    )
+}
