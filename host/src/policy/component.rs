@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, ComponentExportIndex, Linker};
 
-use super::bindings::PolicyPre;
+use super::bindings::{PolicyPre, ROUTING_INTERFACE};
 use super::instance::StoreState;
 
 /// Why a component cannot be used as a policy.
@@ -65,6 +65,9 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 pub struct PolicyComponent {
     pub(crate) id: Arc<PolicyId>,
     pub(crate) pre: PolicyPre<StoreState>,
+    /// Where `rank` and `failover` are among the component's exports.
+    pub(crate) rank: ComponentExportIndex,
+    pub(crate) failover: ComponentExportIndex,
 }
 
 impl PolicyComponent {
@@ -88,12 +91,28 @@ impl PolicyComponent {
             .map_err(|e| LoadError::Contract(format!("{e:#}")))?;
         let pre =
             PolicyPre::new(instance_pre).map_err(|e| LoadError::Contract(format!("{e:#}")))?;
+        // PolicyPre::new has checked these exist; look them up once here so
+        // instances do not search by name.
+        let export = |name: &str| {
+            let routing = component.get_export_index(None, ROUTING_INTERFACE);
+            component
+                .get_export_index(routing.as_ref(), name)
+                .ok_or_else(|| {
+                    LoadError::Contract(format!("no export `{ROUTING_INTERFACE}#{name}`"))
+                })
+        };
+        let (rank, failover) = (export("rank")?, export("failover")?);
         let id = Arc::new(PolicyId {
             sha256: sha256_hex(bytes),
             origin: origin.to_string(),
             size: bytes.len(),
         });
-        Ok(Self { id, pre })
+        Ok(Self {
+            id,
+            pre,
+            rank,
+            failover,
+        })
     }
 
     /// The policy's identity.

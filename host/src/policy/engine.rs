@@ -16,13 +16,14 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::bindings::{Candidate, Failure, NextStep, Plan, Request};
+use super::bindings::{Failure, NextStep, Plan, Request};
 use super::component::{LoadError, PolicyComponent, PolicyId};
 use super::embedded;
 use super::instance::{CallError, CallLimits, PolicyInstance};
 use super::log_limit::LogLimiter;
 use super::plan::{InvalidAnswer, validate_next_step, validate_plan};
 use super::stats::{PolicyStats, StatsSnapshot, render_prometheus};
+use super::wire::Candidate;
 
 /// How often the epoch advances: how often a long call's CPU time is checked.
 const EPOCH_TICK: Duration = Duration::from_millis(1);

@@ -13,10 +13,17 @@
 
 use std::time::Duration;
 
+use wasmtime::component::{Func, TypedFunc};
 use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 
-use super::bindings::{Candidate, Failure, NextStep, Plan, Policy, Request};
+use super::bindings::{Failure, NextStep, Plan, Request};
 use super::component::PolicyComponent;
+use super::wire::Candidate;
+
+/// `rank`'s signature with the host's own `Candidate` (see `wire`).
+type RankFn<'a> = TypedFunc<(Request, &'a [Candidate]), (Plan,)>;
+/// `failover`'s signature with the host's own `Candidate`.
+type FailoverFn<'a> = TypedFunc<(Request, &'a [Candidate], Failure), (NextStep,)>;
 
 /// Why a call into a policy did not produce an answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -118,10 +125,13 @@ pub struct CallLimits {
     pub memory_cap: usize,
 }
 
-/// A policy instance: its store and its typed exports.
+/// A policy instance: its store and its two exports.
 pub struct PolicyInstance {
     store: Store<StoreState>,
-    policy: Policy,
+    // Kept untyped because the typed forms borrow the candidates' lifetime;
+    // `new` type-checks both, which is what makes `new_unchecked` sound.
+    rank: Func,
+    failover: Func,
     limits: CallLimits,
 }
 
@@ -141,13 +151,30 @@ impl PolicyInstance {
         store.limiter(|state| state);
         store.epoch_deadline_callback(|mut ctx| Ok(on_epoch_deadline(ctx.data_mut())));
         store.set_epoch_deadline(FIRST_CHECK_TICKS);
-        let policy = match component.pre.instantiate(&mut store) {
-            Ok(policy) => policy,
+        let instance = match component.pre.instance_pre().instantiate(&mut store) {
+            Ok(instance) => instance,
             Err(e) => return Err(classify(&store, limits, e, true)),
         };
+        let func = |store: &mut Store<StoreState>, index, name: &str| {
+            instance.get_func(&mut *store, index).ok_or_else(|| {
+                CallError::Instantiate(format!("the instance has no `{name}` export"))
+            })
+        };
+        let rank = func(&mut store, &component.rank, "rank")?;
+        let failover = func(&mut store, &component.failover, "failover")?;
+        rank.typed::<(Request, &[Candidate]), (Plan,)>(&store)
+            .and(
+                failover
+                    .typed::<(Request, &[Candidate], Failure), (NextStep,)>(&store)
+                    .map(drop),
+            )
+            .map_err(|e| {
+                CallError::Instantiate(format!("the exports do not match the contract: {e:#}"))
+            })?;
         Ok(Self {
             store,
-            policy,
+            rank,
+            failover,
             limits,
         })
     }
@@ -161,9 +188,10 @@ impl PolicyInstance {
     /// Calls the policy's `rank`.
     pub fn rank(&mut self, request: &Request, candidates: &[Candidate]) -> Result<Plan, CallError> {
         self.arm_deadline();
-        let routing = self.policy.azimuth_policy_routing();
-        routing
-            .call_rank(&mut self.store, *request, candidates)
+        // SAFETY: `new` type-checked `rank` against exactly this signature.
+        let rank = unsafe { RankFn::new_unchecked(self.rank) };
+        rank.call(&mut self.store, (*request, candidates))
+            .map(|(plan,)| plan)
             .map_err(|e| classify(&self.store, self.limits, e, false))
     }
 
@@ -175,9 +203,11 @@ impl PolicyInstance {
         failure: &Failure,
     ) -> Result<NextStep, CallError> {
         self.arm_deadline();
-        let routing = self.policy.azimuth_policy_routing();
-        routing
-            .call_failover(&mut self.store, *request, candidates, *failure)
+        // SAFETY: `new` type-checked `failover` against exactly this signature.
+        let failover = unsafe { FailoverFn::new_unchecked(self.failover) };
+        failover
+            .call(&mut self.store, (*request, candidates, *failure))
+            .map(|(step,)| step)
             .map_err(|e| classify(&self.store, self.limits, e, false))
     }
 }

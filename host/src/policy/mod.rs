@@ -3,6 +3,7 @@
 //! - [`bindings`]: the contract (`wit/`) as Rust types; the only `bindgen!`.
 //! - [`component`]: loading and checking a component (no imports, right exports).
 //! - [`instance`]: one instance and the limits (deadline, memory) of its calls.
+//! - [`wire`]: the candidate record, lowered in bulk on every decision.
 //! - [`plan`]: checking a policy's answers.
 //! - [`engine`]: running decisions, falling back, quarantining, swapping.
 //! - [`file_watch`]: following a policy file for hot swap.
@@ -19,7 +20,9 @@ pub mod instance;
 mod log_limit;
 pub mod plan;
 pub mod stats;
+pub mod wire;
 
-pub use bindings::{CacheState, Candidate, Failure, FailureKind, NextStep, Plan, Request, Source};
+pub use bindings::{CacheState, Failure, FailureKind, NextStep, Plan, Request, Source};
 pub use component::{LoadError, PolicyComponent, PolicyId, sha256_hex};
 pub use engine::{Decision, FallbackReason, PolicyConfig, PolicyEngine};
+pub use wire::Candidate;

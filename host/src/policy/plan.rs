@@ -4,7 +4,8 @@
 //! answer that fails a check is treated like a trap (the decision falls back
 //! to the default policy).
 
-use super::bindings::{Candidate, NextStep, Plan, Request};
+use super::bindings::{NextStep, Plan, Request};
+use super::wire::Candidate;
 
 /// The longest retry delay a policy may ask for. Longer waits would stall
 /// reads that have other sources to try.

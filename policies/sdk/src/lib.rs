@@ -16,6 +16,17 @@
 //!
 //! The functions stay ordinary Rust, so the same crate also builds natively
 //! for unit tests and benchmarks; only the Wasm build exports them.
+//!
+//! In Wasm builds the SDK installs [`scratch::Scratch`] as the global
+//! allocator (cargo feature `scratch-allocator`, on by default): decisions
+//! allocate and free within one call, which it makes nearly free. A policy
+//! that wants its own allocator turns the feature off.
+
+pub mod scratch;
+
+#[cfg(all(target_arch = "wasm32", feature = "scratch-allocator"))]
+#[global_allocator]
+static ALLOCATOR: scratch::Scratch = scratch::Scratch::new();
 
 wit_bindgen::generate!({
     path: "../../wit",
