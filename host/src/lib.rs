@@ -6,5 +6,9 @@
 //! policies offline, and [`cli`] is the `azimuth` command.
 
 pub mod cli;
+pub mod config;
+pub mod membership;
 pub mod policy;
 pub mod scenario;
+pub mod topology;
+pub mod worker;

@@ -1,7 +1,10 @@
 //! The command line: clap structures mirroring the arguments, and dispatch.
 //! Errors reach `main` as `anyhow` chains and print with every cause.
 
+mod info;
 mod policy;
+mod rollout;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -20,6 +23,9 @@ pub struct Args {
     #[arg(long, global = true, env = "AZIMUTH_LOG", default_value = "warn")]
     pub log: String,
 
+    #[command(flatten)]
+    pub site: SiteArgs,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -27,9 +33,36 @@ pub struct Args {
 /// The top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Build, check and try routing policies.
+    /// Build, check, try, publish and follow routing policies.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Run a worker: serve its HTTP API and register it in its cluster.
+    ///
+    /// Prints `worker <id> of cluster <name> listening on http://<addr>` once
+    /// it serves; deregisters and exits on SIGTERM or Ctrl-C. Example:
+    /// `azimuth --conf site.properties worker --cluster alx-ns-alluxio-a`
+    Worker(worker::WorkerArgs),
+    /// Show what the cluster(s) look like.
+    #[command(subcommand)]
+    Info(info::InfoCommand),
+}
+
+/// The site configuration, shared by every command.
+#[derive(Debug, clap::Args)]
+pub struct SiteArgs {
+    /// The site file (Java properties, `alluxio-site.properties` style); flags override it.
+    #[arg(long, global = true, env = "AZIMUTH_CONF")]
+    pub conf: Option<std::path::PathBuf>,
+}
+
+impl SiteArgs {
+    /// Reads and validates the site configuration with `flags` applied on top.
+    pub fn load(
+        &self,
+        flags: impl FnOnce(&mut crate::config::RawSettings),
+    ) -> Result<crate::config::SiteConfig, crate::config::ConfigError> {
+        crate::config::SiteConfig::load(self.conf.as_deref(), flags)
+    }
 }
 
 /// What a command concluded, beyond success.
@@ -58,7 +91,9 @@ pub fn main() -> ExitCode {
 /// Runs one parsed command.
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     match args.command {
-        Command::Policy(command) => policy::run(command),
+        Command::Policy(command) => policy::run(&args.site, command),
+        Command::Worker(worker) => worker::run(&args.site, worker),
+        Command::Info(command) => info::run(&args.site, command),
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::Subcommand;
 
-use super::Outcome;
+use super::{Outcome, SiteArgs, rollout};
 use crate::policy::bindings::CONTRACT_WORLD;
 use crate::policy::builder::{BuildOptions, Toolchain, build_policy};
 use crate::policy::component::check_component;
@@ -71,10 +71,38 @@ pub enum PolicyCommand {
         /// The directory of scenario files (*.json).
         dir: PathBuf,
     },
+    /// Publish a component in etcd, for every host following NAME to swap to.
+    ///
+    /// Checks the component like `policy check`, then stores it with its
+    /// sha256 in the etcd of every cluster group this host sees (the
+    /// topology file with alluxio.multi.cluster.enabled, else this cluster's).
+    /// Hosts with `azimuth.policy.name=NAME` swap to it within a second; a
+    /// host refuses a component whose bytes do not match the stored sha256.
+    /// Watch the rollout with `policy status`. Example:
+    /// `azimuth --conf site.properties policy publish lowest-latency.wasm --name routing`
+    Publish {
+        /// The component (.wasm).
+        file: PathBuf,
+        /// The name hosts follow (azimuth.policy.name).
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
+    /// Show which policy (sha256) every worker runs, against what is published.
+    ///
+    /// Exits 1 if a group's etcd cannot be reached. Example:
+    /// `azimuth --conf site.properties policy status --name routing`
+    Status {
+        /// The published name to compare against.
+        #[arg(long, default_value = "default")]
+        name: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Runs a policy command.
-pub fn run(command: PolicyCommand) -> anyhow::Result<Outcome> {
+pub fn run(site: &SiteArgs, command: PolicyCommand) -> anyhow::Result<Outcome> {
     match command {
         PolicyCommand::Build {
             crate_dir,
@@ -85,6 +113,8 @@ pub fn run(command: PolicyCommand) -> anyhow::Result<Outcome> {
         PolicyCommand::Check { file } => check(&file),
         PolicyCommand::Eval { policy, scenario } => eval(policy.as_deref(), &scenario),
         PolicyCommand::Test { policy, dir } => test(policy.as_deref(), &dir),
+        PolicyCommand::Publish { file, name } => rollout::publish(site, &file, &name),
+        PolicyCommand::Status { name, json } => rollout::status(site, &name, json),
     }
 }
 
@@ -162,22 +192,8 @@ const CHECK_SCENARIOS: [&str; 3] = [
 
 fn check(file: &Path) -> anyhow::Result<Outcome> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let engine = engine()?;
-    let component = engine
-        .load(&bytes, &file.display().to_string())
-        .with_context(|| format!("{} is not a usable policy", file.display()))?;
+    verify(&bytes, file)?;
     let exports = exported_interfaces(&bytes);
-    engine.swap(component);
-    for (i, text) in CHECK_SCENARIOS.iter().enumerate() {
-        let name = format!("built-in check scenario {}", i + 1);
-        let prepared = Scenario::parse(text, &name)?.prepare(&name)?;
-        if let Some(reason) = prepared.evaluate(&engine).fallback {
-            bail!(
-                "{} is not a usable policy: on {name} {reason}",
-                file.display()
-            );
-        }
-    }
     println!("policy:  {}", file.display());
     // Loading type-checked the exports against the contract's world.
     println!("world:   {CONTRACT_WORLD}");
@@ -190,6 +206,27 @@ fn check(file: &Path) -> anyhow::Result<Outcome> {
         CHECK_SCENARIOS.len()
     );
     Ok(Outcome::Success)
+}
+
+/// Loads `bytes` as a host would and asks it the sample decisions; `Err`
+/// says why it is not a usable policy.
+pub(super) fn verify(bytes: &[u8], file: &Path) -> anyhow::Result<()> {
+    let engine = engine()?;
+    let component = engine
+        .load(bytes, &file.display().to_string())
+        .with_context(|| format!("{} is not a usable policy", file.display()))?;
+    engine.swap(component);
+    for (i, text) in CHECK_SCENARIOS.iter().enumerate() {
+        let name = format!("built-in check scenario {}", i + 1);
+        let prepared = Scenario::parse(text, &name)?.prepare(&name)?;
+        if let Some(reason) = prepared.evaluate(&engine).fallback {
+            bail!(
+                "{} is not a usable policy: on {name} {reason}",
+                file.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The interfaces a component exports, from the WIT it carries.

@@ -7,6 +7,7 @@
 //! - [`plan`]: checking a policy's answers.
 //! - [`engine`]: running decisions, falling back, quarantining, swapping.
 //! - [`file_watch`]: following a policy file for hot swap.
+//! - [`published`]: policies distributed through etcd, and following one.
 //! - [`builder`]: building a policy crate into a component.
 //! - [`embedded`]: the default policy compiled into the binary.
 
@@ -19,6 +20,7 @@ pub mod file_watch;
 pub mod instance;
 mod log_limit;
 pub mod plan;
+pub mod published;
 pub mod stats;
 pub mod wire;
 

@@ -1,0 +1,60 @@
+//! `azimuth worker`: run a worker until SIGTERM or Ctrl-C.
+
+use clap::Args;
+
+use super::{Outcome, SiteArgs};
+use crate::config;
+use crate::worker::{Worker, WorkerPlan};
+
+/// Worker flags; each overrides a site-file key.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The cluster to join (alluxio.cluster.name).
+    #[arg(long)]
+    cluster: Option<String>,
+    /// HTTP listen address; port 0 picks a free one (azimuth.worker.listen) [default: 127.0.0.1:0].
+    #[arg(long)]
+    listen: Option<String>,
+    /// This worker's id in membership (azimuth.worker.id) [default: <host>-<port>].
+    #[arg(long)]
+    id: Option<String>,
+    /// Availability zone shown for this worker (azimuth.worker.zone) [default: the cluster name].
+    #[arg(long)]
+    zone: Option<String>,
+}
+
+/// Starts the worker, prints its address, and runs until asked to stop;
+/// then deregisters before exiting.
+pub fn run(site: &SiteArgs, args: WorkerArgs) -> anyhow::Result<Outcome> {
+    let config = site.load(|raw| {
+        raw.set_flag("--cluster", config::CLUSTER_NAME, args.cluster);
+        raw.set_flag("--listen", config::WORKER_LISTEN, args.listen);
+        raw.set_flag("--id", config::WORKER_ID, args.id);
+        raw.set_flag("--zone", config::WORKER_ZONE, args.zone);
+    })?;
+    let plan = WorkerPlan::new(config)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let worker = Worker::start(plan).await?;
+        let record = worker.record.borrow().clone();
+        // Scripts and tests read this line to find the worker.
+        println!(
+            "worker {} of cluster {} listening on http://{}",
+            record.id, record.cluster, worker.address
+        );
+        shutdown_signal().await;
+        tracing::info!("stopping: deregistering and closing the listener");
+        worker.stop().await;
+        anyhow::Ok(Outcome::Success)
+    })
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("can install a SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -1,0 +1,228 @@
+//! The worker process: serves its HTTP API, registers in membership, and runs
+//! the policy it is configured to follow.
+//!
+//! The data path (page cache over the UFS) is added by the cache issue; this
+//! part is what membership needs: an address, a registration that lives as
+//! long as the process and goes away with a graceful stop, and the sha256 of
+//! the policy it runs.
+
+mod http;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::watch;
+
+use crate::config::{self, ConfigError, SiteConfig};
+use crate::membership::view::now_ms;
+use crate::membership::{EtcdTarget, Ports, Registration, RegistrationState, WorkerRecord};
+use crate::policy::{PolicyEngine, file_watch, published};
+use crate::topology::Layout;
+
+/// How long a graceful stop waits for deregistration before giving up (the
+/// key then expires with its lease).
+const DEREGISTER_LIMIT: Duration = Duration::from_secs(2);
+
+/// A worker's validated settings, resolved from the site configuration.
+pub struct WorkerPlan {
+    config: SiteConfig,
+    cluster: String,
+    layout: Layout,
+}
+
+impl WorkerPlan {
+    /// Checks that `config` describes a worker: it names its cluster, and
+    /// the cluster is in the topology (when there is one).
+    pub fn new(config: SiteConfig) -> Result<Self, ConfigError> {
+        let cluster = config
+            .require_cluster_name("a worker must know the cluster it registers in (--cluster)")?
+            .to_owned();
+        let layout = Layout::resolve(&config)?;
+        Ok(Self {
+            config,
+            cluster,
+            layout,
+        })
+    }
+}
+
+/// A running worker.
+pub struct Worker {
+    /// The address its HTTP API listens on.
+    pub address: SocketAddr,
+    /// Its membership record, as last published.
+    pub record: watch::Receiver<WorkerRecord>,
+    // Held so the registration task does not read the sender's drop as a stop.
+    _record: Arc<watch::Sender<WorkerRecord>>,
+    registration: Option<Registration>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    shutdown: watch::Sender<bool>,
+    _policy_tasks: Vec<AbortOnDrop>,
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Worker {
+    /// Binds the listener, starts the policy engine (if a policy is
+    /// configured), serves, and registers. Must run inside a tokio runtime.
+    pub async fn start(plan: WorkerPlan) -> anyhow::Result<Self> {
+        let WorkerPlan {
+            config,
+            cluster,
+            layout,
+        } = plan;
+        let listener = tokio::net::TcpListener::bind(&config.worker.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} ({})", config.worker.listen, config::WORKER_LISTEN))?;
+        let address = listener.local_addr()?;
+        let host = match &config.worker.host {
+            Some(host) => host.clone(),
+            None if address.ip().is_unspecified() => hostname(),
+            None => address.ip().to_string(),
+        };
+        let id = match &config.worker.id {
+            Some(id) => id.clone(),
+            None => format!("{}-{}", host.replace(':', "_"), address.port()),
+        };
+        crate::membership::keys::check_name(&id)
+            .map_err(|why| anyhow::anyhow!("worker id {id:?} ({}): {why}", config::WORKER_ID))?;
+        let record = WorkerRecord {
+            id,
+            cluster: cluster.clone(),
+            zone: config.worker.zone.clone().unwrap_or_else(|| cluster.clone()),
+            host,
+            ports: Ports { http: address.port() },
+            capacity_bytes: 0,
+            used_bytes: 0,
+            start_time_ms: now_ms(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            policy_sha256: None,
+        };
+        let (record_tx, record_rx) = watch::channel(record);
+        let record_tx = Arc::new(record_tx);
+
+        let mut policy_tasks = Vec::new();
+        let engine = start_policy(&config, &layout, &mut policy_tasks)?;
+        if let Some(engine) = &engine {
+            // Keep the record's policy sha256 in step with the engine.
+            let mut active = engine.subscribe();
+            let record_tx = record_tx.clone();
+            policy_tasks.push(AbortOnDrop(tokio::spawn(async move {
+                loop {
+                    let sha = active.borrow_and_update().id().sha256.clone();
+                    record_tx.send_if_modified(|r| {
+                        let changed = r.policy_sha256.as_deref() != Some(&sha);
+                        r.policy_sha256 = Some(sha);
+                        changed
+                    });
+                    if active.changed().await.is_err() {
+                        return;
+                    }
+                }
+            })));
+        }
+
+        let registration = layout.own_endpoints().map(|endpoints| {
+            Registration::start(
+                EtcdTarget {
+                    endpoints: endpoints.to_vec(),
+                    credentials: config.etcd_credentials.clone(),
+                },
+                config.lease_ttl,
+                record_rx.clone(),
+            )
+        });
+        let registered = registration.as_ref().map(Registration::state);
+        let (shutdown, mut shutdown_rx) = watch::channel(false);
+        let app = http::router(http::AppState { engine, registered });
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = shutdown_rx.wait_for(|s| *s).await;
+                })
+                .await
+        });
+        Ok(Self {
+            _record: record_tx,
+            address,
+            record: record_rx,
+            registration,
+            server,
+            shutdown,
+            _policy_tasks: policy_tasks,
+        })
+    }
+
+    /// Deregisters, then stops serving.
+    pub async fn stop(self) {
+        if let Some(registration) = self.registration {
+            registration.stop(DEREGISTER_LIMIT).await;
+        }
+        let _ = self.shutdown.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.server).await;
+    }
+}
+
+/// Builds the policy engine if the worker is configured to run a policy, and
+/// starts following the file or the published name.
+fn start_policy(
+    config: &SiteConfig,
+    layout: &Layout,
+    tasks: &mut Vec<AbortOnDrop>,
+) -> anyhow::Result<Option<PolicyEngine>> {
+    let settings = &config.policy;
+    if settings.path.is_none() && settings.name.is_none() {
+        return Ok(None);
+    }
+    let engine = PolicyEngine::new(settings.engine.clone()).context("cannot start the policy engine")?;
+    if let Some(path) = &settings.path {
+        file_watch::load_policy_file(&engine, path)?;
+        tasks.push(AbortOnDrop(file_watch::spawn_file_watch(
+            engine.clone(),
+            path.clone(),
+            Duration::from_millis(500),
+        )));
+    }
+    if let Some(name) = &settings.name {
+        let endpoints = layout.own_endpoints().ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}={name} needs etcd, but this worker has none ({} is STATIC)",
+                config::POLICY_NAME,
+                config::MEMBERSHIP_TYPE
+            )
+        })?;
+        tasks.push(AbortOnDrop(published::spawn_follow(
+            engine.clone(),
+            EtcdTarget {
+                endpoints: endpoints.to_vec(),
+                credentials: config.etcd_credentials.clone(),
+            },
+            name.clone(),
+        )));
+    }
+    Ok(Some(engine))
+}
+
+/// Whether the registration is current, for health and metrics.
+fn is_registered(state: &RegistrationState) -> bool {
+    matches!(state, RegistrationState::Registered { .. })
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "localhost".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
