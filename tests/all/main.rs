@@ -3,10 +3,12 @@
 //! as `azimuth policy build`.
 
 mod native_types;
+mod processes;
 mod support;
 
 mod differential;
 mod embedded_default;
 mod hot_swap;
+mod membership;
 mod misbehaving_policies;
 mod policy_cli;

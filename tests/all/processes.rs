@@ -1,0 +1,263 @@
+//! Real etcd and worker processes for tests, on loopback and free ports,
+//! killed when dropped.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use azimuth::membership::{MembershipView, MembershipWatcher};
+use azimuth::topology::Group;
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `check` every 50 ms until it returns `Some` or `limit` passes.
+pub fn wait_for<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// An etcd server (Debian's `etcd-server`) with its own data directory.
+pub struct Etcd {
+    pub url: String,
+    name: String,
+    client_port: u16,
+    peer_port: u16,
+    data: PathBuf,
+    child: Option<Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl Etcd {
+    /// Starts a single-member etcd and waits until it answers.
+    pub fn start(name: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let client_port = free_port();
+        let mut etcd = Etcd {
+            url: format!("http://127.0.0.1:{client_port}"),
+            name: name.to_owned(),
+            client_port,
+            peer_port: free_port(),
+            data: dir.path().join("data"),
+            child: None,
+            _dir: dir,
+        };
+        etcd.restart();
+        etcd
+    }
+
+    /// Starts it again on the same ports and data (after [`Etcd::kill`]).
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "etcd {} is already running", self.name);
+        let peer = format!("http://127.0.0.1:{}", self.peer_port);
+        let log = std::fs::File::create(self.data.with_extension("log")).unwrap();
+        let child = Command::new("etcd")
+            .args(["--name", &self.name, "--data-dir"])
+            .arg(&self.data)
+            .args(["--listen-client-urls", &self.url, "--advertise-client-urls", &self.url])
+            .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
+            .arg("--initial-cluster")
+            .arg(format!("{}={peer}", self.name))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("etcd runs (apt-get install etcd-server)");
+        self.child = Some(child);
+        let healthy = wait_for(Duration::from_secs(20), || self.healthy().then_some(()));
+        assert!(healthy.is_some(), "etcd {} did not become healthy", self.name);
+    }
+
+    /// SIGKILLs it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn healthy(&self) -> bool {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.client_port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+        let _ = stream.write_all(b"GET /health HTTP/1.0\r\n\r\n");
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        response.contains("\"health\":\"true\"")
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A running `azimuth worker` process.
+pub struct Worker {
+    pub id: String,
+    pub address: String,
+    child: Option<Child>,
+}
+
+impl Worker {
+    /// Starts `azimuth --conf <conf> worker --id <id> <extra...>` and waits for
+    /// the line announcing its address.
+    pub fn start(conf: &Path, id: &str, extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_azimuth"))
+            .arg("--conf")
+            .arg(conf)
+            .args(["worker", "--id", id])
+            .args(extra)
+            .env("AZIMUTH_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("azimuth worker runs");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("worker {id} did not announce its address"));
+        let address = line
+            .trim()
+            .rsplit_once("http://")
+            .unwrap_or_else(|| panic!("worker {id} printed {line:?} instead of its address"))
+            .1
+            .to_owned();
+        Worker {
+            id: id.to_owned(),
+            address,
+            child: Some(child),
+        }
+    }
+
+    /// SIGKILL: the worker cannot deregister.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then waits for it to exit; returns its exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("worker running");
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let status = wait_for(Duration::from_secs(10), || child.try_wait().unwrap());
+        status.unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!("worker {} did not exit after SIGTERM", self.id)
+        })
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A membership view followed in-process, as a client would.
+pub struct ViewFollower {
+    runtime: tokio::runtime::Runtime,
+    watcher: Option<MembershipWatcher>,
+}
+
+impl ViewFollower {
+    pub fn start(groups: Vec<Group>) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let watcher = runtime.block_on(async { MembershipWatcher::start(&groups, None) });
+        Self {
+            runtime,
+            watcher: Some(watcher),
+        }
+    }
+
+    /// The view now.
+    pub fn view(&self) -> Arc<MembershipView> {
+        self.watcher.as_ref().unwrap().subscribe().borrow().clone()
+    }
+
+    /// Waits for a view satisfying `check`; returns it and when it was seen.
+    pub fn wait(&self, limit: Duration, check: impl Fn(&MembershipView) -> bool) -> Option<(Arc<MembershipView>, Instant)> {
+        let mut rx = self.watcher.as_ref().unwrap().subscribe();
+        self.runtime.block_on(async {
+            let found = tokio::time::timeout(limit, rx.wait_for(|v| check(v))).await;
+            match found {
+                Ok(Ok(view)) => Some((view.clone(), Instant::now())),
+                _ => None,
+            }
+        })
+    }
+
+    /// Ids of the workers in the view, sorted.
+    pub fn ids(view: &MembershipView) -> Vec<String> {
+        let mut ids: Vec<String> = view.workers().map(|w| w.id.clone()).collect();
+        ids.sort();
+        ids
+    }
+}
+
+impl Drop for ViewFollower {
+    fn drop(&mut self) {
+        let _guard = self.runtime.enter();
+        self.watcher.take();
+    }
+}
+
+/// A directory of site files and a topology file.
+pub struct Site {
+    pub dir: tempfile::TempDir,
+}
+
+impl Site {
+    pub fn new() -> Self {
+        Site {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// Writes `name` in the directory and returns its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Writes `multi-az-clusters.json` for `groups` (clusters, etcd URL).
+    pub fn topology(&self, groups: &[(&[&str], &str)]) -> PathBuf {
+        let json: Vec<serde_json::Value> = groups
+            .iter()
+            .map(|(clusters, url)| serde_json::json!({"clusterNames": clusters, "endpoints": [url]}))
+            .collect();
+        self.write("multi-az-clusters.json", &serde_json::to_string_pretty(&json).unwrap())
+    }
+}
