@@ -35,7 +35,11 @@ pub enum TopologyError {
     },
     /// Well-formed JSON whose content cannot work.
     #[error("topology file {}: {at}: {why}", path.display())]
-    Invalid { path: PathBuf, at: String, why: String },
+    Invalid {
+        path: PathBuf,
+        at: String,
+        why: String,
+    },
     /// The process's own cluster is not in the file.
     #[error("alluxio.cluster.name={cluster:?} is not listed in topology file {} (it lists {listed})", path.display())]
     UnknownCluster {
@@ -94,19 +98,28 @@ impl Topology {
             why,
         };
         if raw.is_empty() {
-            return Err(invalid("top level".into(), "no groups: the array is empty".into()));
+            return Err(invalid(
+                "top level".into(),
+                "no groups: the array is empty".into(),
+            ));
         }
         let mut seen: BTreeMap<&str, String> = BTreeMap::new();
         let mut groups = Vec::with_capacity(raw.len());
         for (g, group) in raw.iter().enumerate() {
             if group.cluster_names.is_empty() {
-                return Err(invalid(format!("[{g}].clusterNames"), "a group needs at least one cluster".into()));
+                return Err(invalid(
+                    format!("[{g}].clusterNames"),
+                    "a group needs at least one cluster".into(),
+                ));
             }
             for (c, name) in group.cluster_names.iter().enumerate() {
                 let at = format!("[{g}].clusterNames[{c}]");
                 check_name(name).map_err(|why| invalid(at.clone(), format!("{name:?}: {why}")))?;
                 if let Some(first) = seen.insert(name, at.clone()) {
-                    return Err(invalid(at, format!("cluster {name:?} is listed twice (first at {first})")));
+                    return Err(invalid(
+                        at,
+                        format!("cluster {name:?} is listed twice (first at {first})"),
+                    ));
                 }
             }
             if group.endpoints.is_empty() {
@@ -120,8 +133,9 @@ impl Topology {
                 .iter()
                 .enumerate()
                 .map(|(e, url)| {
-                    config::values::parse_endpoint(url)
-                        .map_err(|why| invalid(format!("[{g}].endpoints[{e}]"), format!("{url:?}: {why}")))
+                    config::values::parse_endpoint(url).map_err(|why| {
+                        invalid(format!("[{g}].endpoints[{e}]"), format!("{url:?}: {why}"))
+                    })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             groups.push(Group {
@@ -137,7 +151,9 @@ impl Topology {
 
     /// The group that lists `cluster`.
     pub fn group_of(&self, cluster: &str) -> Option<&Group> {
-        self.groups.iter().find(|g| g.clusters.iter().any(|c| c == cluster))
+        self.groups
+            .iter()
+            .find(|g| g.clusters.iter().any(|c| c == cluster))
     }
 }
 
@@ -167,7 +183,10 @@ impl Layout {
         if let MembershipType::Static { file } = &config.membership {
             return Ok(Layout::Static {
                 file: file.clone(),
-                cluster: config.cluster_name.clone().unwrap_or_else(|| "static".into()),
+                cluster: config
+                    .cluster_name
+                    .clone()
+                    .unwrap_or_else(|| "static".into()),
             });
         }
         let topology = match &config.topology_path {
@@ -195,7 +214,9 @@ impl Layout {
             (Some(topology), true) => {
                 if let Some(cluster) = &own
                     && !config.etcd_endpoints.is_empty()
-                    && topology.group_of(cluster).is_some_and(|g| g.endpoints != config.etcd_endpoints)
+                    && topology
+                        .group_of(cluster)
+                        .is_some_and(|g| g.endpoints != config.etcd_endpoints)
                 {
                     tracing::warn!(
                         cluster,
@@ -273,13 +294,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.groups.len(), 3);
-        assert_eq!(t.group_of("alx-ns-alluxio-b").unwrap().endpoints, ["http://alluxio-b-etcd.alx-ns:2379"]);
+        assert_eq!(
+            t.group_of("alx-ns-alluxio-b").unwrap().endpoints,
+            ["http://alluxio-b-etcd.alx-ns:2379"]
+        );
     }
 
     #[test]
     fn malformed_json_names_line_and_column() {
-        let err = parse("[\n{\"clusterNames\": [\"a\"],\n \"endpoints\": [\"http://e:1\"]\n").unwrap_err();
-        assert!(err.starts_with("topology file multi-az-clusters.json: EOF while parsing"), "{err}");
+        let err = parse("[\n{\"clusterNames\": [\"a\"],\n \"endpoints\": [\"http://e:1\"]\n")
+            .unwrap_err();
+        assert!(
+            err.starts_with("topology file multi-az-clusters.json: EOF while parsing"),
+            "{err}"
+        );
         assert!(err.contains("line 4"), "{err}");
     }
 
@@ -299,9 +327,15 @@ mod tests {
     #[test]
     fn a_group_without_endpoints_or_with_a_bad_url_is_refused() {
         let err = parse(r#"[{"clusterNames": ["a"], "endpoints": []}]"#).unwrap_err();
-        assert!(err.ends_with("[0].endpoints: a group needs at least one etcd endpoint"), "{err}");
+        assert!(
+            err.ends_with("[0].endpoints: a group needs at least one etcd endpoint"),
+            "{err}"
+        );
         let err = parse(r#"[{"clusterNames": ["a"], "endpoints": ["etcd-a:2379"]}]"#).unwrap_err();
-        assert!(err.contains("[0].endpoints[0]: \"etcd-a:2379\": expected a URL"), "{err}");
+        assert!(
+            err.contains("[0].endpoints[0]: \"etcd-a:2379\": expected a URL"),
+            "{err}"
+        );
     }
 
     #[test]

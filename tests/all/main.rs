@@ -12,3 +12,5 @@ mod hot_swap;
 mod membership;
 mod misbehaving_policies;
 mod policy_cli;
+mod policy_rollout;
+mod site_config;

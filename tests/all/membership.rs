@@ -1,10 +1,8 @@
 //! Membership across zones with real etcd and worker processes: the three
 //! deployment patterns, workers dying and stopping, etcd restarting.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-use azimuth::topology::Group;
 
 use crate::processes::{Etcd, Site, ViewFollower, Worker, wait_for};
 use crate::support::{azimuth, show};
@@ -12,20 +10,8 @@ use crate::support::{azimuth, show};
 const CLUSTERS: [&str; 3] = ["alx-ns-alluxio-a", "alx-ns-alluxio-b", "alx-ns-2-alluxio-c"];
 
 /// Site files for the three clusters, each naming its cluster and the topology.
-fn site_files(site: &Site, topology: &PathBuf, extra: &str) -> Vec<PathBuf> {
-    CLUSTERS
-        .iter()
-        .map(|cluster| {
-            site.write(
-                &format!("{cluster}.properties"),
-                &format!(
-                    "alluxio.cluster.name={cluster}\nalluxio.multi.cluster.enabled=true\n\
-                     alluxio.multi.cluster.config.path={}\n{extra}",
-                    topology.display()
-                ),
-            )
-        })
-        .collect()
+fn site_files(site: &Site, topology: &Path, extra: &str) -> Vec<PathBuf> {
+    site.multi_az_confs(&CLUSTERS, topology, extra)
 }
 
 /// Starts two workers per cluster; returns them.
@@ -48,12 +34,22 @@ fn assert_everyone_sees_six(confs: &[PathBuf]) {
                 .as_array()?
                 .iter()
                 .flat_map(|g| g["workers"].as_array().cloned().unwrap_or_default())
-                .map(|w| (w["cluster"].as_str().unwrap().to_owned(), w["id"].as_str().unwrap().to_owned()))
+                .map(|w| {
+                    (
+                        w["cluster"].as_str().unwrap().to_owned(),
+                        w["id"].as_str().unwrap().to_owned(),
+                    )
+                })
                 .collect();
             seen.sort();
             (out.status.success() && seen.len() == 6).then_some(seen)
         })
-        .unwrap_or_else(|| panic!("info nodes with {} never listed six workers", conf.display()));
+        .unwrap_or_else(|| {
+            panic!(
+                "info nodes with {} never listed six workers",
+                conf.display()
+            )
+        });
         let expected: Vec<(String, String)> = CLUSTERS
             .iter()
             .zip(["a", "b", "c"])
@@ -68,50 +64,44 @@ fn assert_everyone_sees_six(confs: &[PathBuf]) {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", show(&out));
     for cluster in CLUSTERS {
-        assert!(text.contains(&format!("cluster {cluster} (etcd ")), "{text}");
+        assert!(
+            text.contains(&format!("cluster {cluster} (etcd ")),
+            "{text}"
+        );
     }
+}
+
+/// Registers two workers in each cluster, with each cluster's etcd at
+/// `urls[i]`, and checks that every cluster sees all six.
+fn six_workers_seen_from_everywhere(urls: [&str; 3], extra: &str) {
+    let site = Site::new();
+    let topology = site.topology(&[
+        (&[CLUSTERS[0]], urls[0]),
+        (&[CLUSTERS[1]], urls[1]),
+        (&[CLUSTERS[2]], urls[2]),
+    ]);
+    let confs = site_files(&site, &topology, extra);
+    let _workers = two_workers_each(&confs);
+    assert_everyone_sees_six(&confs);
 }
 
 #[test]
 fn info_nodes_lists_all_six_workers_with_an_etcd_per_cluster() {
     let etcds: Vec<Etcd> = ["ea", "eb", "ec"].iter().map(|n| Etcd::start(n)).collect();
-    let site = Site::new();
-    let topology = site.topology(&[
-        (&[CLUSTERS[0]], &etcds[0].url),
-        (&[CLUSTERS[1]], &etcds[1].url),
-        (&[CLUSTERS[2]], &etcds[2].url),
-    ]);
-    let confs = site_files(&site, &topology, "");
-    let _workers = two_workers_each(&confs);
-    assert_everyone_sees_six(&confs);
+    six_workers_seen_from_everywhere([&etcds[0].url, &etcds[1].url, &etcds[2].url], "");
 }
 
 #[test]
 fn info_nodes_lists_all_six_workers_with_one_shared_etcd() {
     let etcd = Etcd::start("shared");
-    let site = Site::new();
-    let topology = site.topology(&[
-        (&[CLUSTERS[0]], &etcd.url),
-        (&[CLUSTERS[1]], &etcd.url),
-        (&[CLUSTERS[2]], &etcd.url),
-    ]);
-    let confs = site_files(&site, &topology, "");
-    let _workers = two_workers_each(&confs);
-    assert_everyone_sees_six(&confs);
+    six_workers_seen_from_everywhere([&etcd.url; 3], "");
 }
 
 #[test]
 fn info_nodes_lists_all_six_workers_with_an_external_etcd() {
     let etcd = Etcd::start("external");
-    let site = Site::new();
-    let topology = site.topology(&[
-        (&[CLUSTERS[0]], &etcd.url),
-        (&[CLUSTERS[1]], &etcd.url),
-        (&[CLUSTERS[2]], &etcd.url),
-    ]);
-    let confs = site_files(&site, &topology, &format!("alluxio.etcd.endpoints={}\n", etcd.url));
-    let _workers = two_workers_each(&confs);
-    assert_everyone_sees_six(&confs);
+    let extra = format!("alluxio.etcd.endpoints={}\n", etcd.url);
+    six_workers_seen_from_everywhere([&etcd.url; 3], &extra);
 }
 
 #[test]
@@ -128,24 +118,30 @@ fn info_nodes_reports_an_unreachable_group_and_lists_the_others() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert!(stdout.contains("a1"), "{}", show(&out));
-    assert!(stdout.contains(&format!("cluster {} (etcd {}: UNREACHABLE", CLUSTERS[1], dead.url)), "{}", show(&out));
-    assert!(stderr.contains(&format!("etcd {} of cluster(s) {} is unreachable", dead.url, CLUSTERS[1])), "{}", show(&out));
+    assert!(
+        stdout.contains(&format!(
+            "cluster {} (etcd {}: UNREACHABLE",
+            CLUSTERS[1], dead.url
+        )),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        stderr.contains(&format!(
+            "etcd {} of cluster(s) {} is unreachable",
+            dead.url, CLUSTERS[1]
+        )),
+        "{}",
+        show(&out)
+    );
 }
 
 /// One cluster with a 3 s lease, followed in-process like a client.
 fn one_cluster(etcd: &Etcd, ttl: &str) -> (Site, PathBuf, ViewFollower) {
     let site = Site::new();
-    let conf = site.write(
-        "site.properties",
-        &format!(
-            "alluxio.cluster.name=alx-a\nalluxio.etcd.endpoints={}\nalluxio.worker.failure.detection.timeout={ttl}\n",
-            etcd.url
-        ),
-    );
-    let follower = ViewFollower::start(vec![Group {
-        clusters: vec!["alx-a".into()],
-        endpoints: vec![etcd.url.clone()],
-    }]);
+    let extra = format!("alluxio.worker.failure.detection.timeout={ttl}\n");
+    let conf = site.single_cluster("alx-a", &etcd.url, &extra);
+    let follower = ViewFollower::one_cluster("alx-a", &etcd.url);
     (site, conf, follower)
 }
 
@@ -157,28 +153,44 @@ fn dead_workers_leave_the_view_within_the_lease_ttl_and_stopped_ones_within_a_se
     let mut w2 = Worker::start(&conf, "w2", &[]);
     let _w3 = Worker::start(&conf, "w3", &[]);
     let all = |v: &azimuth::membership::MembershipView| ViewFollower::ids(v) == ["w1", "w2", "w3"];
-    assert!(follower.wait(Duration::from_secs(10), all).is_some(), "{:?}", follower.view());
+    assert!(
+        follower.wait(Duration::from_secs(10), all).is_some(),
+        "{:?}",
+        follower.view()
+    );
 
     let killed = Instant::now();
     w1.kill();
     let (_, seen) = follower
-        .wait(Duration::from_secs(10), |v| !ViewFollower::ids(v).contains(&"w1".into()))
+        .wait(Duration::from_secs(10), |v| {
+            !ViewFollower::ids(v).contains(&"w1".into())
+        })
         .expect("a killed worker leaves the view");
     let after_kill = seen - killed;
     // The lease (3 s) plus etcd's expiry granularity (up to ~1 s).
-    assert!(after_kill <= Duration::from_millis(4500), "killed worker left after {after_kill:?}");
+    assert!(
+        after_kill <= Duration::from_millis(4500),
+        "killed worker left after {after_kill:?}"
+    );
 
     let stopped = Instant::now();
     assert!(w2.terminate().success(), "a worker exits 0 after SIGTERM");
     let (_, seen) = follower
-        .wait(Duration::from_secs(5), |v| !ViewFollower::ids(v).contains(&"w2".into()))
+        .wait(Duration::from_secs(5), |v| {
+            !ViewFollower::ids(v).contains(&"w2".into())
+        })
         .expect("a stopped worker leaves the view");
-    assert!(seen - stopped <= Duration::from_secs(1), "stopped worker left after {:?}", seen - stopped);
+    assert!(
+        seen - stopped <= Duration::from_secs(1),
+        "stopped worker left after {:?}",
+        seen - stopped
+    );
 
     let _w1_again = Worker::start(&conf, "w1", &[]);
     assert!(
         follower
-            .wait(Duration::from_secs(5), |v| ViewFollower::ids(v) == ["w1", "w3"])
+            .wait(Duration::from_secs(5), |v| ViewFollower::ids(v)
+                == ["w1", "w3"])
             .is_some(),
         "a restarted worker comes back: {:?}",
         follower.view()
@@ -191,14 +203,18 @@ fn after_an_etcd_restart_workers_reregister_and_no_stale_entry_remains() {
     let (_site, conf, follower) = one_cluster(&etcd, "3s");
     let _survivor = Worker::start(&conf, "survivor", &[]);
     let mut casualty = Worker::start(&conf, "casualty", &[]);
-    let both = |v: &azimuth::membership::MembershipView| ViewFollower::ids(v) == ["casualty", "survivor"];
+    let both =
+        |v: &azimuth::membership::MembershipView| ViewFollower::ids(v) == ["casualty", "survivor"];
     assert!(follower.wait(Duration::from_secs(10), both).is_some());
 
     etcd.kill();
     // The view goes stale but keeps what it knew: reads must go on.
     let (view, _) = follower
         .wait(Duration::from_secs(10), |v| {
-            matches!(v.groups[0].status, azimuth::membership::GroupStatus::Stale { .. })
+            matches!(
+                v.groups[0].status,
+                azimuth::membership::GroupStatus::Stale { .. }
+            )
         })
         .expect("the view is marked stale while etcd is down");
     assert_eq!(ViewFollower::ids(&view), ["casualty", "survivor"]);
@@ -210,9 +226,15 @@ fn after_an_etcd_restart_workers_reregister_and_no_stale_entry_remains() {
 
     let (view, _) = follower
         .wait(Duration::from_secs(15), |v| {
-            v.groups[0].status == azimuth::membership::GroupStatus::Live && ViewFollower::ids(v) == ["survivor"]
+            v.groups[0].status == azimuth::membership::GroupStatus::Live
+                && ViewFollower::ids(v) == ["survivor"]
         })
-        .unwrap_or_else(|| panic!("the view recovers without the dead worker: {:?}", follower.view()));
+        .unwrap_or_else(|| {
+            panic!(
+                "the view recovers without the dead worker: {:?}",
+                follower.view()
+            )
+        });
     assert_eq!(view.groups[0].workers.len(), 1);
 
     // The survivor's key stays alive past several TTLs (its lease is kept alive again).

@@ -20,7 +20,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Polls `check` every 50 ms until it returns `Some` or `limit` passes.
+/// Polls `check` every 5 ms until it returns `Some` or `limit` passes.
 pub fn wait_for<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + limit;
     loop {
@@ -30,7 +30,7 @@ pub fn wait_for<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Opt
         if Instant::now() > deadline {
             return None;
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -65,14 +65,28 @@ impl Etcd {
 
     /// Starts it again on the same ports and data (after [`Etcd::kill`]).
     pub fn restart(&mut self) {
-        assert!(self.child.is_none(), "etcd {} is already running", self.name);
+        assert!(
+            self.child.is_none(),
+            "etcd {} is already running",
+            self.name
+        );
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
         let log = std::fs::File::create(self.data.with_extension("log")).unwrap();
         let child = Command::new("etcd")
             .args(["--name", &self.name, "--data-dir"])
             .arg(&self.data)
-            .args(["--listen-client-urls", &self.url, "--advertise-client-urls", &self.url])
-            .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
+            .args([
+                "--listen-client-urls",
+                &self.url,
+                "--advertise-client-urls",
+                &self.url,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer,
+                "--initial-advertise-peer-urls",
+                &peer,
+            ])
             .arg("--initial-cluster")
             .arg(format!("{}={peer}", self.name))
             .stdout(Stdio::null())
@@ -81,7 +95,11 @@ impl Etcd {
             .expect("etcd runs (apt-get install etcd-server)");
         self.child = Some(child);
         let healthy = wait_for(Duration::from_secs(20), || self.healthy().then_some(()));
-        assert!(healthy.is_some(), "etcd {} did not become healthy", self.name);
+        assert!(
+            healthy.is_some(),
+            "etcd {} did not become healthy",
+            self.name
+        );
     }
 
     /// SIGKILLs it.
@@ -188,6 +206,14 @@ pub struct ViewFollower {
 }
 
 impl ViewFollower {
+    /// Follows one cluster registered in the etcd at `url`.
+    pub fn one_cluster(cluster: &str, url: &str) -> Self {
+        Self::start(vec![Group {
+            clusters: vec![cluster.to_owned()],
+            endpoints: vec![url.to_owned()],
+        }])
+    }
+
     pub fn start(groups: Vec<Group>) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -207,7 +233,11 @@ impl ViewFollower {
     }
 
     /// Waits for a view satisfying `check`; returns it and when it was seen.
-    pub fn wait(&self, limit: Duration, check: impl Fn(&MembershipView) -> bool) -> Option<(Arc<MembershipView>, Instant)> {
+    pub fn wait(
+        &self,
+        limit: Duration,
+        check: impl Fn(&MembershipView) -> bool,
+    ) -> Option<(Arc<MembershipView>, Instant)> {
         let mut rx = self.watcher.as_ref().unwrap().subscribe();
         self.runtime.block_on(async {
             let found = tokio::time::timeout(limit, rx.wait_for(|v| check(v))).await;
@@ -252,12 +282,44 @@ impl Site {
         path
     }
 
+    /// Writes `site.properties` for one cluster whose etcd is at `url`,
+    /// adding `extra` lines.
+    pub fn single_cluster(&self, cluster: &str, url: &str, extra: &str) -> PathBuf {
+        self.write(
+            "site.properties",
+            &format!("alluxio.cluster.name={cluster}\nalluxio.etcd.endpoints={url}\n{extra}"),
+        )
+    }
+
+    /// Writes one site file per cluster, each naming its cluster, turning
+    /// multi-cluster on with `topology`, and adding `extra` lines.
+    pub fn multi_az_confs(&self, clusters: &[&str], topology: &Path, extra: &str) -> Vec<PathBuf> {
+        clusters
+            .iter()
+            .map(|cluster| {
+                self.write(
+                    &format!("{cluster}.properties"),
+                    &format!(
+                        "alluxio.cluster.name={cluster}\nalluxio.multi.cluster.enabled=true\n\
+                         alluxio.multi.cluster.config.path={}\n{extra}",
+                        topology.display()
+                    ),
+                )
+            })
+            .collect()
+    }
+
     /// Writes `multi-az-clusters.json` for `groups` (clusters, etcd URL).
     pub fn topology(&self, groups: &[(&[&str], &str)]) -> PathBuf {
         let json: Vec<serde_json::Value> = groups
             .iter()
-            .map(|(clusters, url)| serde_json::json!({"clusterNames": clusters, "endpoints": [url]}))
+            .map(
+                |(clusters, url)| serde_json::json!({"clusterNames": clusters, "endpoints": [url]}),
+            )
             .collect();
-        self.write("multi-az-clusters.json", &serde_json::to_string_pretty(&json).unwrap())
+        self.write(
+            "multi-az-clusters.json",
+            &serde_json::to_string_pretty(&json).unwrap(),
+        )
     }
 }

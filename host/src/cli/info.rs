@@ -74,7 +74,11 @@ pub fn report_unreachable(view: &MembershipView) -> Outcome {
             group.clusters.join(", ")
         );
     }
-    if failed { Outcome::Failed } else { Outcome::Success }
+    if failed {
+        Outcome::Failed
+    } else {
+        Outcome::Success
+    }
 }
 
 fn print_table(view: &MembershipView) {
@@ -101,7 +105,11 @@ fn print_table(view: &MembershipView) {
                 format!("etcd {}: ", group.endpoints.join(","))
             };
             println!("cluster {cluster} ({source}{status})");
-            let workers: Vec<_> = group.workers.values().filter(|w| &w.cluster == cluster).collect();
+            let workers: Vec<_> = group
+                .workers
+                .values()
+                .filter(|w| &w.cluster == cluster)
+                .collect();
             if workers.is_empty() {
                 println!("  (no workers)");
                 continue;
@@ -112,7 +120,10 @@ fn print_table(view: &MembershipView) {
             );
             for w in workers {
                 let cache = format!("{} / {}", bytes(w.used_bytes), bytes(w.capacity_bytes));
-                let policy = w.policy_sha256.as_deref().map_or("-", |s| &s[..s.len().min(12)]);
+                let policy = w
+                    .policy_sha256
+                    .as_deref()
+                    .map_or("-", |s| &s[..s.len().min(12)]);
                 println!(
                     "  {:<24} {:<16} {:<22} {:<6} {:<21} {policy}",
                     w.id,
@@ -135,5 +146,9 @@ pub fn bytes(n: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }

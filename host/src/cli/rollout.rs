@@ -20,10 +20,16 @@ fn etcd_targets(site: &SiteArgs) -> anyhow::Result<Vec<(EtcdTarget, Vec<String>)
     let config = site.load(|_| {})?;
     let groups = match Layout::resolve(&config)? {
         Layout::Etcd { groups, .. } => groups,
-        Layout::Static { .. } => bail!("publishing needs etcd, and this configuration has STATIC membership"),
+        Layout::Static { .. } => {
+            bail!("publishing needs etcd, and this configuration has STATIC membership")
+        }
     };
     let mut by_endpoints: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
-    for Group { clusters, endpoints } in groups {
+    for Group {
+        clusters,
+        endpoints,
+    } in groups
+    {
         by_endpoints.entry(endpoints).or_default().extend(clusters);
     }
     Ok(by_endpoints
@@ -59,12 +65,20 @@ pub fn publish(site: &SiteArgs, file: &Path, name: &str) -> anyhow::Result<Outco
                 ),
                 Err(error) => {
                     failed = true;
-                    eprintln!("error: etcd {} ({}): {error}", target.describe(), clusters.join(", "));
+                    eprintln!(
+                        "error: etcd {} ({}): {error}",
+                        target.describe(),
+                        clusters.join(", ")
+                    );
                 }
             }
         }
     });
-    Ok(if failed { Outcome::Failed } else { Outcome::Success })
+    Ok(if failed {
+        Outcome::Failed
+    } else {
+        Outcome::Success
+    })
 }
 
 #[derive(Serialize)]
@@ -102,7 +116,8 @@ pub fn status(site: &SiteArgs, name: &str, json: bool) -> anyhow::Result<Outcome
         let mut out = Vec::new();
         for (target, clusters) in targets {
             let result = async {
-                let mut client = crate::membership::etcd::timed("connect", target.connect()).await?;
+                let mut client =
+                    crate::membership::etcd::timed("connect", target.connect()).await?;
                 published::fetch(&mut client, name).await
             }
             .await;
@@ -137,7 +152,8 @@ pub fn status(site: &SiteArgs, name: &str, json: bool) -> anyhow::Result<Outcome
             cluster: w.cluster.clone(),
             id: w.id.clone(),
             policy_sha256: w.policy_sha256.clone(),
-            runs_published: published_for(&w.cluster).is_some() && w.policy_sha256.as_deref() == published_for(&w.cluster),
+            runs_published: published_for(&w.cluster).is_some()
+                && w.policy_sha256.as_deref() == published_for(&w.cluster),
         })
         .collect();
     let status = Status {
@@ -150,14 +166,24 @@ pub fn status(site: &SiteArgs, name: &str, json: bool) -> anyhow::Result<Outcome
     } else {
         for p in &status.published {
             let what = match (&p.meta, &p.error, &p.unreachable) {
-                (Some(meta), _, _) => format!("sha256 {} ({} bytes, from {})", meta.sha256, meta.size, meta.source),
+                (Some(meta), _, _) => format!(
+                    "sha256 {} ({} bytes, from {})",
+                    meta.sha256, meta.size, meta.source
+                ),
                 (_, Some(error), _) => format!("UNUSABLE, hosts refuse it: {error}"),
                 (_, _, Some(error)) => format!("UNREACHABLE: {error}"),
                 (None, None, None) => "nothing published".into(),
             };
-            println!("published {name} in etcd {} ({}): {what}", p.etcd, p.clusters.join(", "));
+            println!(
+                "published {name} in etcd {} ({}): {what}",
+                p.etcd,
+                p.clusters.join(", ")
+            );
         }
-        println!("{:<24} {:<24} {:<66} PUBLISHED?", "CLUSTER", "WORKER", "POLICY SHA256");
+        println!(
+            "{:<24} {:<24} {:<66} PUBLISHED?",
+            "CLUSTER", "WORKER", "POLICY SHA256"
+        );
         for w in &status.workers {
             println!(
                 "{:<24} {:<24} {:<66} {}",
@@ -168,7 +194,10 @@ pub fn status(site: &SiteArgs, name: &str, json: bool) -> anyhow::Result<Outcome
             );
         }
         let running = status.workers.iter().filter(|w| w.runs_published).count();
-        println!("{running} of {} workers run the published {name}", status.workers.len());
+        println!(
+            "{running} of {} workers run the published {name}",
+            status.workers.len()
+        );
     }
     let unreachable = status.published.iter().any(|p| p.unreachable.is_some());
     Ok(match report_unreachable(&view) {

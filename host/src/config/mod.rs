@@ -21,29 +21,117 @@ pub use properties::{Entry, Origin};
 /// Every key this program reads, with its default and meaning. The README's
 /// configuration table is this list.
 pub const KEYS: &[(&str, &str, &str)] = &[
-    (CLUSTER_NAME, "(none)", "the cluster this process belongs to"),
-    (MULTI_CLUSTER_ENABLED, "false", "see every cluster of the topology file, not just this one"),
-    (MULTI_CLUSTER_CONFIG_PATH, "(none)", "path of multi-az-clusters.json"),
-    (ETCD_ENDPOINTS, "(none)", "comma-separated etcd URLs of this cluster (external etcd)"),
-    (ETCD_USERNAME, "(none)", "etcd user, with alluxio.etcd.password"),
+    (
+        CLUSTER_NAME,
+        "(none)",
+        "the cluster this process belongs to",
+    ),
+    (
+        MULTI_CLUSTER_ENABLED,
+        "false",
+        "see every cluster of the topology file, not just this one",
+    ),
+    (
+        MULTI_CLUSTER_CONFIG_PATH,
+        "(none)",
+        "path of multi-az-clusters.json",
+    ),
+    (
+        ETCD_ENDPOINTS,
+        "(none)",
+        "comma-separated etcd URLs of this cluster (external etcd)",
+    ),
+    (
+        ETCD_USERNAME,
+        "(none)",
+        "etcd user, with alluxio.etcd.password",
+    ),
     (ETCD_PASSWORD, "(none)", "etcd password"),
-    (MEMBERSHIP_TYPE, "ETCD", "ETCD, or STATIC for a fixed list of workers and no etcd"),
-    (STATIC_MEMBERSHIP_FILE, "(none)", "with STATIC: file listing worker addresses, one per line"),
-    (FAILURE_DETECTION_TIMEOUT, "5s", "a worker's lease TTL: how long a dead worker stays listed"),
-    (PREFER_CACHED_REPLICAS, "false", "rank fully cached replicas first"),
-    (PASSIVE_CACHE, "false", "a read served by another cluster leaves a replica in this one"),
-    (UFS_FALLBACK, "true", "read from the UFS when no worker can serve"),
-    (UFS_ROOT, "(none)", "the UFS root URL (file:///dir, s3://bucket/prefix)"),
-    (POLICY_PATH, "(none)", "a policy component file to run and follow (hot swap)"),
-    (POLICY_NAME, "(none)", "a policy published in etcd to run and follow"),
-    (POLICY_CALL_TIMEOUT, "10ms", "CPU time a policy may spend on one decision"),
-    (POLICY_MEMORY_LIMIT, "16MB", "memory cap of each policy instance"),
-    (POLICY_QUARANTINE_AFTER, "5", "consecutive failures after which a policy is quarantined"),
-    (WORKER_ID, "<host>-<port>", "this worker's identity in membership"),
-    (WORKER_ZONE, "<cluster name>", "this worker's availability zone, for display"),
-    (WORKER_LISTEN, "127.0.0.1:0", "the worker's HTTP listen address"),
-    (WORKER_HOST, "<listen host>", "the host name clients reach the worker at (needed with 0.0.0.0)"),
-    (POLICY_IDLE_INSTANCES, "2 x CPUs", "ready policy instances kept for concurrent decisions"),
+    (
+        MEMBERSHIP_TYPE,
+        "ETCD",
+        "ETCD, or STATIC for a fixed list of workers and no etcd",
+    ),
+    (
+        STATIC_MEMBERSHIP_FILE,
+        "(none)",
+        "with STATIC: file listing worker addresses, one per line",
+    ),
+    (
+        FAILURE_DETECTION_TIMEOUT,
+        "5s",
+        "a worker's lease TTL: how long a dead worker stays listed",
+    ),
+    (
+        PREFER_CACHED_REPLICAS,
+        "false",
+        "rank fully cached replicas first",
+    ),
+    (
+        PASSIVE_CACHE,
+        "false",
+        "a read served by another cluster leaves a replica in this one",
+    ),
+    (
+        UFS_FALLBACK,
+        "true",
+        "read from the UFS when no worker can serve",
+    ),
+    (
+        UFS_ROOT,
+        "(none)",
+        "the UFS root URL (file:///dir, s3://bucket/prefix)",
+    ),
+    (
+        POLICY_PATH,
+        "(none)",
+        "a policy component file to run and follow (hot swap)",
+    ),
+    (
+        POLICY_NAME,
+        "(none)",
+        "a policy published in etcd to run and follow",
+    ),
+    (
+        POLICY_CALL_TIMEOUT,
+        "10ms",
+        "CPU time a policy may spend on one decision",
+    ),
+    (
+        POLICY_MEMORY_LIMIT,
+        "16MB",
+        "memory cap of each policy instance",
+    ),
+    (
+        POLICY_QUARANTINE_AFTER,
+        "5",
+        "consecutive failures after which a policy is quarantined",
+    ),
+    (
+        WORKER_ID,
+        "<host>-<port>",
+        "this worker's identity in membership",
+    ),
+    (
+        WORKER_ZONE,
+        "<cluster name>",
+        "this worker's availability zone, for display",
+    ),
+    (
+        WORKER_LISTEN,
+        "127.0.0.1:0",
+        "the worker's HTTP listen address",
+    ),
+    (
+        WORKER_HOST,
+        "<listen host>",
+        "the host name clients reach the worker at (needed with 0.0.0.0)",
+    ),
+    (
+        POLICY_IDLE_INSTANCES,
+        "2 x CPUs",
+        "ready policy instances kept for concurrent decisions",
+    ),
 ];
 
 pub const CLUSTER_NAME: &str = "alluxio.cluster.name";
@@ -230,10 +318,12 @@ impl RawSettings {
             None => MembershipType::Etcd,
             Some(v) if v.eq_ignore_ascii_case("ETCD") => MembershipType::Etcd,
             Some(v) if v.eq_ignore_ascii_case("STATIC") => MembershipType::Static {
-                file: s.path(STATIC_MEMBERSHIP_FILE)?.ok_or(ConfigError::Missing {
-                    key: STATIC_MEMBERSHIP_FILE,
-                    why: format!("{MEMBERSHIP_TYPE}=STATIC needs the file listing the workers"),
-                })?,
+                file: s
+                    .path(STATIC_MEMBERSHIP_FILE)?
+                    .ok_or(ConfigError::Missing {
+                        key: STATIC_MEMBERSHIP_FILE,
+                        why: format!("{MEMBERSHIP_TYPE}=STATIC needs the file listing the workers"),
+                    })?,
             },
             Some(_) => return Err(s.bad(MEMBERSHIP_TYPE, "expected ETCD or STATIC")),
         };
@@ -283,12 +373,16 @@ impl RawSettings {
             },
             quarantine_after: s
                 .parsed(POLICY_QUARANTINE_AFTER, |v| {
-                    v.trim().parse::<u32>().map_err(|_| "expected a whole number".into())
+                    v.trim()
+                        .parse::<u32>()
+                        .map_err(|_| "expected a whole number".into())
                 })?
                 .unwrap_or(defaults.quarantine_after),
             idle_instances: s
                 .parsed(POLICY_IDLE_INSTANCES, |v| {
-                    v.trim().parse::<usize>().map_err(|_| "expected a whole number".into())
+                    v.trim()
+                        .parse::<usize>()
+                        .map_err(|_| "expected a whole number".into())
                 })?
                 .unwrap_or(defaults.idle_instances),
         };
@@ -299,7 +393,10 @@ impl RawSettings {
             engine,
         };
         if let (Some(_), Some(_)) = (&policy.path, &policy.name) {
-            return Err(s.bad(POLICY_NAME, &format!("set either {POLICY_PATH} or {POLICY_NAME}, not both")));
+            return Err(s.bad(
+                POLICY_NAME,
+                &format!("set either {POLICY_PATH} or {POLICY_NAME}, not both"),
+            ));
         }
         if let Some(name) = &policy.name {
             crate::membership::keys::check_name(name).map_err(|why| s.bad(POLICY_NAME, &why))?;
@@ -308,12 +405,16 @@ impl RawSettings {
         if let Some(name) = &cluster_name {
             crate::membership::keys::check_name(name).map_err(|why| s.bad(CLUSTER_NAME, &why))?;
         }
-        let multi_cluster = s.parsed(MULTI_CLUSTER_ENABLED, values::parse_bool)?.unwrap_or(false);
+        let multi_cluster = s
+            .parsed(MULTI_CLUSTER_ENABLED, values::parse_bool)?
+            .unwrap_or(false);
         let topology_path = s.path(MULTI_CLUSTER_CONFIG_PATH)?;
         if multi_cluster && topology_path.is_none() {
             return Err(ConfigError::Missing {
                 key: MULTI_CLUSTER_CONFIG_PATH,
-                why: format!("{MULTI_CLUSTER_ENABLED}=true needs the topology file (multi-az-clusters.json)"),
+                why: format!(
+                    "{MULTI_CLUSTER_ENABLED}=true needs the topology file (multi-az-clusters.json)"
+                ),
             });
         }
         Ok(SiteConfig {
@@ -326,8 +427,12 @@ impl RawSettings {
             membership,
             lease_ttl,
             routing: RoutingSettings {
-                prefer_cached_replicas: s.parsed(PREFER_CACHED_REPLICAS, values::parse_bool)?.unwrap_or(false),
-                passive_cache: s.parsed(PASSIVE_CACHE, values::parse_bool)?.unwrap_or(false),
+                prefer_cached_replicas: s
+                    .parsed(PREFER_CACHED_REPLICAS, values::parse_bool)?
+                    .unwrap_or(false),
+                passive_cache: s
+                    .parsed(PASSIVE_CACHE, values::parse_bool)?
+                    .unwrap_or(false),
                 ufs_fallback: s.parsed(UFS_FALLBACK, values::parse_bool)?.unwrap_or(true),
                 ufs_root: s.string(UFS_ROOT)?,
             },
@@ -335,7 +440,9 @@ impl RawSettings {
             worker: WorkerSettings {
                 id: s.string(WORKER_ID)?,
                 zone: s.string(WORKER_ZONE)?,
-                listen: s.string(WORKER_LISTEN)?.unwrap_or_else(|| "127.0.0.1:0".into()),
+                listen: s
+                    .string(WORKER_LISTEN)?
+                    .unwrap_or_else(|| "127.0.0.1:0".into()),
                 host: s.string(WORKER_HOST)?,
             },
         })
@@ -374,7 +481,11 @@ impl RawSettings {
         }))
     }
 
-    fn parsed<T>(&self, key: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Option<T>, ConfigError> {
+    fn parsed<T>(
+        &self,
+        key: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
         match self.string(key)? {
             None => Ok(None),
             Some(value) => parse(&value).map(Some).map_err(|why| self.bad(key, &why)),
@@ -384,7 +495,10 @@ impl RawSettings {
 
 impl SiteConfig {
     /// Reads `conf` (if any), applies `flags`, and validates.
-    pub fn load(conf: Option<&Path>, flags: impl FnOnce(&mut RawSettings)) -> Result<Self, ConfigError> {
+    pub fn load(
+        conf: Option<&Path>,
+        flags: impl FnOnce(&mut RawSettings),
+    ) -> Result<Self, ConfigError> {
         let mut raw = RawSettings::load(conf)?;
         flags(&mut raw);
         raw.validate()
@@ -392,10 +506,12 @@ impl SiteConfig {
 
     /// The cluster name, or an error saying why this command needs one.
     pub fn require_cluster_name(&self, why: &str) -> Result<&str, ConfigError> {
-        self.cluster_name.as_deref().ok_or_else(|| ConfigError::Missing {
-            key: CLUSTER_NAME,
-            why: why.to_owned(),
-        })
+        self.cluster_name
+            .as_deref()
+            .ok_or_else(|| ConfigError::Missing {
+                key: CLUSTER_NAME,
+                why: why.to_owned(),
+            })
     }
 }
 
@@ -415,7 +531,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
         let mut prev = row[0];
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
-            let next = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(row[j + 1] + 1);
+            let next = (prev + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
             prev = row[j + 1];
             row[j + 1] = next;
         }
@@ -445,7 +563,9 @@ mod tests {
 
     #[test]
     fn unknown_azimuth_key_is_refused_with_a_suggestion() {
-        let err = config("azimuth.policy.pth=/x.wasm\n").unwrap_err().to_string();
+        let err = config("azimuth.policy.pth=/x.wasm\n")
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             "site.properties:1: unknown key azimuth.policy.pth (did you mean azimuth.policy.path?)"
@@ -459,7 +579,9 @@ mod tests {
 
     #[test]
     fn wrong_type_names_the_line_key_and_value() {
-        let err = config("\nalluxio.multi.cluster.enabled = yes\n").unwrap_err().to_string();
+        let err = config("\nalluxio.multi.cluster.enabled = yes\n")
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             "site.properties:2: alluxio.multi.cluster.enabled=\"yes\": expected true or false"
@@ -473,15 +595,26 @@ mod tests {
             entries: properties::parse("alluxio.cluster.name=a\n", Path::new("f")).unwrap(),
         };
         raw.set_flag("--cluster", CLUSTER_NAME, Some("b"));
-        assert_eq!(raw.clone().validate().unwrap().cluster_name.as_deref(), Some("b"));
+        assert_eq!(
+            raw.clone().validate().unwrap().cluster_name.as_deref(),
+            Some("b")
+        );
         raw.set_flag("--cluster", CLUSTER_NAME, Some("b/c"));
         let err = raw.validate().unwrap_err().to_string();
-        assert!(err.starts_with("command line --cluster: alluxio.cluster.name=\"b/c\""), "{err}");
+        assert!(
+            err.starts_with("command line --cluster: alluxio.cluster.name=\"b/c\""),
+            "{err}"
+        );
     }
 
     #[test]
     fn multi_cluster_needs_a_topology_path() {
-        let err = config("alluxio.multi.cluster.enabled=true\n").unwrap_err().to_string();
-        assert!(err.starts_with("alluxio.multi.cluster.config.path is not set"), "{err}");
+        let err = config("alluxio.multi.cluster.enabled=true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("alluxio.multi.cluster.config.path is not set"),
+            "{err}"
+        );
     }
 }

@@ -191,7 +191,8 @@ mod tests {
 
     #[test]
     fn escapes_and_continuation_lines_are_resolved() {
-        let text = "key\\ with\\=odd\\:chars = a\\tb\\u0041\\\\\nlist = one,\\\n      two,\\\n  three\n";
+        let text =
+            "key\\ with\\=odd\\:chars = a\\tb\\u0041\\\\\nlist = one,\\\n      two,\\\n  three\n";
         let got = values(text);
         assert_eq!(got[0], ("key with=odd:chars".into(), "a\tbA\\".into()));
         assert_eq!(got[1], ("list".into(), "one,two,three".into()));

@@ -13,44 +13,50 @@ pub fn parse_bool(text: &str) -> Result<bool, String> {
     }
 }
 
-/// Parses a duration such as `500ms`, `5s`, `2min`, `1h`, or a bare number of milliseconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+/// Splits `12.5ms` into the number and the lower-cased unit; `expected` is
+/// the error when there is no number.
+fn number_and_unit(text: &str, expected: &str) -> Result<(f64, String), String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| "expected a duration such as 500ms, 5s or 2min".to_owned())?;
-    let scale = match unit.trim().to_ascii_lowercase().as_str() {
+    let number = number.parse().map_err(|_| expected.to_owned())?;
+    Ok((number, unit.trim().to_ascii_lowercase()))
+}
+
+/// Parses a duration such as `500ms`, `5s`, `2min`, `1h`, or a bare number of milliseconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = number_and_unit(text, "expected a duration such as 500ms, 5s or 2min")?;
+    let scale = match unit.as_str() {
         "" | "ms" | "millis" => 0.001,
         "s" | "sec" | "secs" => 1.0,
         "m" | "min" | "mins" => 60.0,
         "h" | "hr" | "hour" | "hours" => 3600.0,
         "d" | "day" | "days" => 86_400.0,
-        other => return Err(format!("unknown duration unit {other:?} (use ms, s, min, h or d)")),
+        other => {
+            return Err(format!(
+                "unknown duration unit {other:?} (use ms, s, min, h or d)"
+            ));
+        }
     };
     Duration::try_from_secs_f64(number * scale).map_err(|e| e.to_string())
 }
 
 /// Parses a byte size such as `4096`, `64KB`, `16MB`, `1GiB`, `2TB` (units are powers of 1024).
 pub fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| "expected a size such as 4096, 64KB or 16MB".to_owned())?;
-    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+    let (number, unit) = number_and_unit(text, "expected a size such as 4096, 64KB or 16MB")?;
+    let shift = match unit.as_str() {
         "" | "b" => 0,
         "k" | "kb" | "kib" => 10,
         "m" | "mb" | "mib" => 20,
         "g" | "gb" | "gib" => 30,
         "t" | "tb" | "tib" => 40,
-        other => return Err(format!("unknown size unit {other:?} (use B, KB, MB, GB or TB)")),
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} (use B, KB, MB, GB or TB)"
+            ));
+        }
     };
     let bytes = number * (1u64 << shift) as f64;
     if !(0.0..=u64::MAX as f64).contains(&bytes) {
@@ -98,7 +104,9 @@ pub fn parse_endpoint(text: &str) -> Result<String, String> {
     if let Some(port) = port
         && port.parse::<u16>().is_err()
     {
-        return Err(format!("{expected} (port {port:?} is not a number up to 65535)"));
+        return Err(format!(
+            "{expected} (port {port:?} is not a number up to 65535)"
+        ));
     }
     Ok(text.strip_suffix('/').unwrap_or(text).to_owned())
 }
@@ -113,7 +121,11 @@ mod tests {
         assert_eq!(parse_duration("2min"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("1500"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("0.5s"), Ok(Duration::from_millis(500)));
-        assert!(parse_duration("5 fortnights").unwrap_err().contains("fortnights"));
+        assert!(
+            parse_duration("5 fortnights")
+                .unwrap_err()
+                .contains("fortnights")
+        );
         assert!(parse_duration("soon").is_err());
     }
 
@@ -133,8 +145,20 @@ mod tests {
         );
         assert!(parse_endpoint("https://[::1]:2379").is_ok());
         assert!(parse_endpoint("etcd:2379").unwrap_err().contains("http://"));
-        assert!(parse_endpoint("http://etcd:port").unwrap_err().contains("port"));
-        assert!(parse_endpoint("http://etcd:2379/v3").unwrap_err().contains("path"));
-        assert!(parse_endpoint("http://:2379").unwrap_err().contains("no host"));
+        assert!(
+            parse_endpoint("http://etcd:port")
+                .unwrap_err()
+                .contains("port")
+        );
+        assert!(
+            parse_endpoint("http://etcd:2379/v3")
+                .unwrap_err()
+                .contains("path")
+        );
+        assert!(
+            parse_endpoint("http://:2379")
+                .unwrap_err()
+                .contains("no host")
+        );
     }
 }

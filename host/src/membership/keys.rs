@@ -19,7 +19,9 @@ pub fn check_name(name: &str) -> Result<(), String> {
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
     {
-        return Err(format!("{bad:?} is not allowed (use letters, digits, '.', '_' and '-')"));
+        return Err(format!(
+            "{bad:?} is not allowed (use letters, digits, '.', '_' and '-')"
+        ));
     }
     if name == "." || name == ".." {
         return Err("must not be . or ..".into());

@@ -98,7 +98,9 @@ async fn register_round(
 ) -> Result<(), String> {
     let mut client = timed("connect", target.connect()).await?;
     let ttl_secs = ttl.as_secs().max(1) as i64;
-    let lease = timed("grant lease", client.lease_grant(ttl_secs, None)).await?.id();
+    let lease = timed("grant lease", client.lease_grant(ttl_secs, None))
+        .await?
+        .id();
     let current = record.borrow_and_update().clone();
     let key = worker_key(&current.cluster, &current.id);
     let put = |client: &mut etcd_client::Client, record: &WorkerRecord| {
@@ -114,7 +116,8 @@ async fn register_round(
         }
     };
     put(&mut client, &current).await?;
-    let (mut keeper, mut responses) = timed("keep lease alive", client.lease_keep_alive(lease)).await?;
+    let (mut keeper, mut responses) =
+        timed("keep lease alive", client.lease_keep_alive(lease)).await?;
     let _ = state.send(RegistrationState::Registered { lease });
     tracing::info!(key, lease, ttl = ?ttl, "worker registered");
     backoff.reset();

@@ -59,8 +59,13 @@ pub fn load(path: &Path, cluster: &str) -> Result<MembershipView, StaticListErro
         let (host, port) = address
             .rsplit_once(':')
             .ok_or_else(|| bad("missing :port".into()))?;
-        let port: u16 = port.parse().map_err(|_| bad(format!("port {port:?} is not a number up to 65535")))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let port: u16 = port
+            .parse()
+            .map_err(|_| bad(format!("port {port:?} is not a number up to 65535")))?;
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
         let record = WorkerRecord {
             id: id.clone(),
             cluster: cluster.to_owned(),
@@ -95,10 +100,23 @@ mod tests {
     fn lines_name_workers_by_address_or_id() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("workers");
-        std::fs::write(&path, "# local workers\n127.0.0.1:29999\nw2 127.0.0.1:30000  # second\n").unwrap();
+        std::fs::write(
+            &path,
+            "# local workers\n127.0.0.1:29999\nw2 127.0.0.1:30000  # second\n",
+        )
+        .unwrap();
         let view = load(&path, "local").unwrap();
-        let ids: Vec<_> = view.workers().map(|w| (w.id.as_str(), w.http_address())).collect();
-        assert_eq!(ids, [("127.0.0.1_29999", "127.0.0.1:29999".to_owned()), ("w2", "127.0.0.1:30000".to_owned())]);
+        let ids: Vec<_> = view
+            .workers()
+            .map(|w| (w.id.as_str(), w.http_address()))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                ("127.0.0.1_29999", "127.0.0.1:29999".to_owned()),
+                ("w2", "127.0.0.1:30000".to_owned())
+            ]
+        );
     }
 
     #[test]
@@ -107,6 +125,9 @@ mod tests {
         let path = dir.path().join("workers");
         std::fs::write(&path, "127.0.0.1:1\nlocalhost\n").unwrap();
         let err = load(&path, "local").unwrap_err().to_string();
-        assert!(err.ends_with("workers:2: \"localhost\": missing :port"), "{err}");
+        assert!(
+            err.ends_with("workers:2: \"localhost\": missing :port"),
+            "{err}"
+        );
     }
 }

@@ -67,13 +67,18 @@ impl MembershipView {
     }
 
     /// The workers of one cluster.
-    pub fn cluster_workers<'a>(&'a self, cluster: &'a str) -> impl Iterator<Item = &'a WorkerRecord> {
+    pub fn cluster_workers<'a>(
+        &'a self,
+        cluster: &'a str,
+    ) -> impl Iterator<Item = &'a WorkerRecord> {
         self.workers().filter(move |w| w.cluster == cluster)
     }
 
     /// True once no group is still connecting.
     pub fn settled(&self) -> bool {
-        self.groups.iter().all(|g| g.status != GroupStatus::Connecting)
+        self.groups
+            .iter()
+            .all(|g| g.status != GroupStatus::Connecting)
     }
 }
 

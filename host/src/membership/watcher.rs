@@ -63,7 +63,12 @@ impl MembershipWatcher {
                     endpoints: group.endpoints.clone(),
                     credentials: credentials.clone(),
                 };
-                tokio::spawn(follow_group(tx.clone(), index, group.clusters.clone(), target))
+                tokio::spawn(follow_group(
+                    tx.clone(),
+                    index,
+                    group.clusters.clone(),
+                    target,
+                ))
             })
             .collect();
         Self { view, tasks }
@@ -150,8 +155,19 @@ async fn watch_round(
     });
     backoff.reset();
 
-    let options = |_: &str| Some(WatchOptions::new().with_prefix().with_start_revision(revision + 1));
-    let mut stream = match timed("watch", client.watch(prefixes[0].as_str(), options(&prefixes[0]))).await {
+    let options = |_: &str| {
+        Some(
+            WatchOptions::new()
+                .with_prefix()
+                .with_start_revision(revision + 1),
+        )
+    };
+    let mut stream = match timed(
+        "watch",
+        client.watch(prefixes[0].as_str(), options(&prefixes[0])),
+    )
+    .await
+    {
         Ok(stream) => stream,
         Err(e) => return e,
     };

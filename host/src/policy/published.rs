@@ -102,7 +102,9 @@ pub async fn fetch(
     let published = match (meta, wasm) {
         (None, None) => None,
         (Some(meta), Some(wasm)) => Some(parse(name, &meta, wasm)),
-        _ => Some(Err(format!("policy {name:?} is half written (meta or wasm key missing)"))),
+        _ => Some(Err(format!(
+            "policy {name:?} is half written (meta or wasm key missing)"
+        ))),
     };
     Ok((revision, published))
 }
@@ -122,7 +124,11 @@ fn parse(name: &str, meta: &[u8], wasm: Vec<u8>) -> Result<Published, String> {
 
 /// Follows `name` in `target`: loads what is published now and every later
 /// version, swapping each valid one into `engine`. Runs until aborted.
-pub fn spawn_follow(engine: PolicyEngine, target: EtcdTarget, name: String) -> tokio::task::JoinHandle<()> {
+pub fn spawn_follow(
+    engine: PolicyEngine,
+    target: EtcdTarget,
+    name: String,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut backoff = Backoff::default();
         loop {
@@ -133,7 +139,12 @@ pub fn spawn_follow(engine: PolicyEngine, target: EtcdTarget, name: String) -> t
     })
 }
 
-async fn follow_round(engine: &PolicyEngine, target: &EtcdTarget, name: &str, backoff: &mut Backoff) -> String {
+async fn follow_round(
+    engine: &PolicyEngine,
+    target: &EtcdTarget,
+    name: &str,
+    backoff: &mut Backoff,
+) -> String {
     let mut client = match timed("connect", target.connect()).await {
         Ok(client) => client,
         Err(e) => return e,
@@ -146,7 +157,9 @@ async fn follow_round(engine: &PolicyEngine, target: &EtcdTarget, name: &str, ba
         Err(e) => return e,
     };
     backoff.reset();
-    let options = WatchOptions::new().with_prefix().with_start_revision(revision + 1);
+    let options = WatchOptions::new()
+        .with_prefix()
+        .with_start_revision(revision + 1);
     let mut stream = match timed("watch", client.watch(policy_prefix(name), Some(options))).await {
         Ok(stream) => stream,
         Err(e) => return e,
@@ -184,15 +197,21 @@ async fn follow_round(engine: &PolicyEngine, target: &EtcdTarget, name: &str, ba
 fn apply(engine: &PolicyEngine, name: &str, published: Option<Result<Published, String>>) {
     let active = engine.active();
     match published {
-        None => tracing::info!(policy = name, active = %active.sha256, "nothing published under this name yet; the active policy stays"),
-        Some(Err(error)) => tracing::error!(policy = name, active = %active.sha256, %error, "refusing the published policy; the active policy stays"),
+        None => {
+            tracing::info!(policy = name, active = %active.sha256, "nothing published under this name yet; the active policy stays")
+        }
+        Some(Err(error)) => {
+            tracing::error!(policy = name, active = %active.sha256, %error, "refusing the published policy; the active policy stays")
+        }
         Some(Ok(p)) if p.meta.sha256 == active.sha256 => {}
         Some(Ok(p)) => match engine.load(&p.wasm, &format!("etcd policy {name}")) {
             Ok(component) => {
                 let id = engine.swap(component);
                 tracing::info!(policy = name, sha256 = %id.sha256, "swapped to the published policy");
             }
-            Err(error) => tracing::error!(policy = name, sha256 = %p.meta.sha256, active = %active.sha256, %error, "refusing the published policy: it does not load; the active policy stays"),
+            Err(error) => {
+                tracing::error!(policy = name, sha256 = %p.meta.sha256, active = %active.sha256, %error, "refusing the published policy: it does not load; the active policy stays")
+            }
         },
     }
 }

@@ -35,7 +35,10 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, String) {
         None => "static".to_owned(),
         Some(rx) => format!("{:?}", *rx.borrow()),
     };
-    (StatusCode::OK, format!("ok\nregistration: {registration}\n"))
+    (
+        StatusCode::OK,
+        format!("ok\nregistration: {registration}\n"),
+    )
 }
 
 async fn metrics(State(state): State<AppState>) -> String {
@@ -43,7 +46,10 @@ async fn metrics(State(state): State<AppState>) -> String {
     if let Some(rx) = &state.registered {
         out.push_str("# HELP azimuth_worker_registered 1 while this worker's membership key is registered in etcd.\n");
         out.push_str("# TYPE azimuth_worker_registered gauge\n");
-        out.push_str(&format!("azimuth_worker_registered {}\n", u8::from(is_registered(&rx.borrow()))));
+        out.push_str(&format!(
+            "azimuth_worker_registered {}\n",
+            u8::from(is_registered(&rx.borrow()))
+        ));
     }
     if let Some(engine) = &state.engine {
         out.push_str(&engine.render_metrics());

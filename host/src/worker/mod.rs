@@ -81,7 +81,13 @@ impl Worker {
         } = plan;
         let listener = tokio::net::TcpListener::bind(&config.worker.listen)
             .await
-            .with_context(|| format!("cannot listen on {} ({})", config.worker.listen, config::WORKER_LISTEN))?;
+            .with_context(|| {
+                format!(
+                    "cannot listen on {} ({})",
+                    config.worker.listen,
+                    config::WORKER_LISTEN
+                )
+            })?;
         let address = listener.local_addr()?;
         let host = match &config.worker.host {
             Some(host) => host.clone(),
@@ -97,9 +103,15 @@ impl Worker {
         let record = WorkerRecord {
             id,
             cluster: cluster.clone(),
-            zone: config.worker.zone.clone().unwrap_or_else(|| cluster.clone()),
+            zone: config
+                .worker
+                .zone
+                .clone()
+                .unwrap_or_else(|| cluster.clone()),
             host,
-            ports: Ports { http: address.port() },
+            ports: Ports {
+                http: address.port(),
+            },
             capacity_bytes: 0,
             used_bytes: 0,
             start_time_ms: now_ms(),
@@ -182,7 +194,8 @@ fn start_policy(
     if settings.path.is_none() && settings.name.is_none() {
         return Ok(None);
     }
-    let engine = PolicyEngine::new(settings.engine.clone()).context("cannot start the policy engine")?;
+    let engine =
+        PolicyEngine::new(settings.engine.clone()).context("cannot start the policy engine")?;
     if let Some(path) = &settings.path {
         file_watch::load_policy_file(&engine, path)?;
         tasks.push(AbortOnDrop(file_watch::spawn_file_watch(
