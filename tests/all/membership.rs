@@ -264,3 +264,36 @@ fn static_membership_lists_workers_from_a_file_without_etcd() {
     let port: u64 = worker.address.rsplit_once(':').unwrap().1.parse().unwrap();
     assert_eq!(view["groups"][0]["workers"][0]["ports"]["http"], port);
 }
+
+#[test]
+fn a_worker_whose_lease_is_revoked_registers_again() {
+    let etcd = Etcd::start("revoke");
+    let (_site, conf, follower) = one_cluster(&etcd, "3s");
+    let _worker = Worker::start(&conf, "w1", &[]);
+    assert!(
+        follower
+            .wait(Duration::from_secs(10), |v| ViewFollower::ids(v) == ["w1"])
+            .is_some()
+    );
+
+    // Revoke its lease behind its back, as an operator or a lost lease would.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let revoked = runtime.block_on(async {
+        let target = azimuth::membership::EtcdTarget {
+            endpoints: vec![etcd.url.clone()],
+            credentials: None,
+        };
+        let mut client = target.connect().await.unwrap();
+        let key = azimuth::membership::keys::worker_key("alx-a", "w1");
+        let lease = client.get(key, None).await.unwrap().kvs()[0].lease();
+        client.lease_revoke(lease).await.unwrap();
+        lease
+    });
+    let gone = follower.wait(Duration::from_secs(5), |v| ViewFollower::ids(v).is_empty());
+    assert!(gone.is_some(), "revoking lease {revoked} removes the key");
+    let back = follower.wait(Duration::from_secs(10), |v| ViewFollower::ids(v) == ["w1"]);
+    assert!(
+        back.is_some(),
+        "the worker registers again under a new lease"
+    );
+}

@@ -15,7 +15,14 @@ use clap::{Parser, Subcommand};
 /// Policies are components built from Rust crates (see `policies/` for
 /// examples). Build one with `azimuth policy build`, check it with `azimuth
 /// policy check`, and see what it decides with `azimuth policy eval` and
-/// `azimuth policy test` before any host runs it.
+/// `azimuth policy test` before any host runs it; roll one out with `azimuth
+/// policy publish` and watch it land with `azimuth policy status`.
+///
+/// Workers run with `azimuth worker` and register in their cluster's etcd;
+/// `azimuth info nodes` lists the workers of every cluster. Settings come
+/// from a site file in Java properties syntax (`--conf` or AZIMUTH_CONF;
+/// `alluxio.*` keys as users know them, `azimuth.*` keys of our own; the
+/// README lists them all), with flags on top.
 #[derive(Debug, Parser)]
 #[command(name = "azimuth", version, propagate_version = true)]
 pub struct Args {
