@@ -5,10 +5,12 @@
 //! where each read goes. [`scenario`] describes reads by name for testing
 //! policies offline, and [`cli`] is the `azimuth` command.
 
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod membership;
 pub mod policy;
 pub mod scenario;
 pub mod topology;
+pub mod ufs;
 pub mod worker;

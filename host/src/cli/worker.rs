@@ -21,6 +21,20 @@ pub struct WorkerArgs {
     /// Availability zone shown for this worker (azimuth.worker.zone) [default: the cluster name].
     #[arg(long)]
     zone: Option<String>,
+    /// The UFS to serve: file:///dir (or /dir), or s3://bucket/prefix with AWS_* variables
+    /// (alluxio.dora.client.ufs.root).
+    #[arg(long)]
+    ufs: Option<String>,
+    /// The page cache directory; it survives restarts (alluxio.worker.page.store.dirs)
+    /// [default: <tmp>/azimuth-cache/<cluster>-<id>].
+    #[arg(long)]
+    cache_dir: Option<String>,
+    /// Cache capacity, e.g. 512MB or 10GB (alluxio.worker.page.store.sizes) [default: 1GB].
+    #[arg(long)]
+    cache_capacity: Option<String>,
+    /// Page size, e.g. 1MB (alluxio.worker.page.store.page.size) [default: 1MB].
+    #[arg(long)]
+    page_size: Option<String>,
 }
 
 /// Starts the worker, prints its address, and runs until asked to stop;
@@ -31,6 +45,10 @@ pub fn run(site: &SiteArgs, args: WorkerArgs) -> anyhow::Result<Outcome> {
         raw.set_flag("--listen", config::WORKER_LISTEN, args.listen);
         raw.set_flag("--id", config::WORKER_ID, args.id);
         raw.set_flag("--zone", config::WORKER_ZONE, args.zone);
+        raw.set_flag("--ufs", config::UFS_ROOT, args.ufs);
+        raw.set_flag("--cache-dir", config::PAGE_STORE_DIRS, args.cache_dir);
+        raw.set_flag("--cache-capacity", config::PAGE_STORE_SIZES, args.cache_capacity);
+        raw.set_flag("--page-size", config::PAGE_SIZE, args.page_size);
     })?;
     let plan = WorkerPlan::new(config)?;
     let runtime = tokio::runtime::Runtime::new()?;

@@ -156,6 +156,9 @@ pub const WORKER_ID: &str = "azimuth.worker.id";
 pub const WORKER_ZONE: &str = "azimuth.worker.zone";
 pub const WORKER_LISTEN: &str = "azimuth.worker.listen";
 pub const WORKER_HOST: &str = "azimuth.worker.host";
+pub const PAGE_STORE_DIRS: &str = "alluxio.worker.page.store.dirs";
+pub const PAGE_STORE_SIZES: &str = "alluxio.worker.page.store.sizes";
+pub const PAGE_SIZE: &str = "alluxio.worker.page.store.page.size";
 pub const POLICY_IDLE_INSTANCES: &str = "azimuth.policy.instances.idle";
 
 /// Why a configuration was refused. Each names the file or flag, the key and the value.
@@ -235,6 +238,13 @@ pub struct WorkerSettings {
     /// `azimuth.worker.host` (default: the listen address's host, or the
     /// machine's host name when listening on every interface).
     pub host: Option<String>,
+    /// `alluxio.worker.page.store.dirs`: the cache directory (default: one
+    /// under the system's temporary directory, named for the worker).
+    pub cache_dir: Option<PathBuf>,
+    /// `alluxio.worker.page.store.sizes`: cache capacity in bytes (default 1 GiB).
+    pub cache_capacity: u64,
+    /// `alluxio.worker.page.store.page.size`: page size in bytes (default 1 MiB).
+    pub page_size: u64,
 }
 
 /// The validated configuration of one process.
@@ -444,6 +454,24 @@ impl RawSettings {
                     .string(WORKER_LISTEN)?
                     .unwrap_or_else(|| "127.0.0.1:0".into()),
                 host: s.string(WORKER_HOST)?,
+                cache_dir: match s.path(PAGE_STORE_DIRS)? {
+                    Some(dir) if dir.to_string_lossy().contains(',') => {
+                        return Err(s.bad(PAGE_STORE_DIRS, "Azimuth uses one cache directory per worker"));
+                    }
+                    dir => dir,
+                },
+                cache_capacity: match s.parsed(PAGE_STORE_SIZES, values::parse_size)? {
+                    Some(0) => return Err(s.bad(PAGE_STORE_SIZES, "the cache needs some capacity")),
+                    Some(bytes) => bytes,
+                    None => 1 << 30,
+                },
+                page_size: match s.parsed(PAGE_SIZE, values::parse_size)? {
+                    Some(bytes) if !(4096..=64 << 20).contains(&bytes) => {
+                        return Err(s.bad(PAGE_SIZE, "must be between 4KB and 64MB"));
+                    }
+                    Some(bytes) => bytes,
+                    None => 1 << 20,
+                },
             },
         })
     }

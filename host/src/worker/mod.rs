@@ -1,12 +1,15 @@
-//! The worker process: serves its HTTP API, registers in membership, and runs
-//! the policy it is configured to follow.
+//! The worker process: serves UFS files through its page cache over HTTP,
+//! registers in membership, and runs the policy it is configured to follow.
 //!
-//! The data path (page cache over the UFS) is added by the cache issue; this
-//! part is what membership needs: an address, a registration that lives as
-//! long as the process and goes away with a graceful stop, and the sha256 of
-//! the policy it runs.
+//! - [`files`]: what a read does (UFS version, cache, single-flight fetches).
+//! - [`http`]: the routes; [`paths`] and [`range`] check what requests ask.
+//! - [`metrics`]: the Prometheus counters.
 
+pub mod files;
 mod http;
+mod metrics;
+pub mod paths;
+pub mod range;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,7 +18,9 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::sync::watch;
 
+use crate::cache::{DiskPageStore, PageStore};
 use crate::config::{self, ConfigError, SiteConfig};
+use crate::ufs::Ufs;
 use crate::membership::view::now_ms;
 use crate::membership::{EtcdTarget, Ports, Registration, RegistrationState, WorkerRecord};
 use crate::policy::{PolicyEngine, file_watch, published};
@@ -25,11 +30,15 @@ use crate::topology::Layout;
 /// key then expires with its lease).
 const DEREGISTER_LIMIT: Duration = Duration::from_secs(2);
 
+/// How often cache usage is copied into the membership record.
+const USAGE_REPORT_INTERVAL: Duration = Duration::from_secs(5);
+
 /// A worker's validated settings, resolved from the site configuration.
 pub struct WorkerPlan {
     config: SiteConfig,
     cluster: String,
     layout: Layout,
+    ufs: Ufs,
 }
 
 impl WorkerPlan {
@@ -40,10 +49,21 @@ impl WorkerPlan {
             .require_cluster_name("a worker must know the cluster it registers in (--cluster)")?
             .to_owned();
         let layout = Layout::resolve(&config)?;
+        let ufs_root = config.routing.ufs_root.as_deref().ok_or(ConfigError::Missing {
+            key: config::UFS_ROOT,
+            why: "a worker serves files from the UFS (--ufs file:///dir or s3://bucket/prefix)".into(),
+        })?;
+        let ufs = Ufs::open(ufs_root).map_err(|e| ConfigError::Value {
+            origin: config::Origin::Flag("--ufs / alluxio.dora.client.ufs.root"),
+            key: config::UFS_ROOT.into(),
+            value: ufs_root.into(),
+            why: e.to_string(),
+        })?;
         Ok(Self {
             config,
             cluster,
             layout,
+            ufs,
         })
     }
 }
@@ -59,7 +79,7 @@ pub struct Worker {
     registration: Option<Registration>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     shutdown: watch::Sender<bool>,
-    _policy_tasks: Vec<AbortOnDrop>,
+    _tasks: Vec<AbortOnDrop>,
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -78,6 +98,7 @@ impl Worker {
             config,
             cluster,
             layout,
+            ufs,
         } = plan;
         let listener = tokio::net::TcpListener::bind(&config.worker.listen)
             .await
@@ -100,6 +121,18 @@ impl Worker {
         };
         crate::membership::keys::check_name(&id)
             .map_err(|why| anyhow::anyhow!("worker id {id:?} ({}): {why}", config::WORKER_ID))?;
+        let cache_dir = config.worker.cache_dir.clone().unwrap_or_else(|| {
+            std::env::temp_dir()
+                .join("azimuth-cache")
+                .join(format!("{cluster}-{id}"))
+        });
+        let capacity = config.worker.cache_capacity;
+        let store = tokio::task::spawn_blocking(move || DiskPageStore::open(&cache_dir, capacity).map(|s| (s, cache_dir)))
+            .await?;
+        let (store, cache_dir) = store.with_context(|| format!("cannot open the page cache ({})", config::PAGE_STORE_DIRS))?;
+        let store: Arc<dyn PageStore> = Arc::new(store);
+        tracing::info!(dir = %cache_dir.display(), capacity, ufs = ufs.url(), "page cache open");
+        let files = Arc::new(files::Files::new(ufs, store.clone(), config.worker.page_size));
         let record = WorkerRecord {
             id,
             cluster: cluster.clone(),
@@ -112,8 +145,8 @@ impl Worker {
             ports: Ports {
                 http: address.port(),
             },
-            capacity_bytes: 0,
-            used_bytes: 0,
+            capacity_bytes: capacity,
+            used_bytes: store.stats().used_bytes,
             start_time_ms: now_ms(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             policy_sha256: None,
@@ -142,6 +175,20 @@ impl Worker {
             })));
         }
 
+        // Cache usage in the record follows the cache, rewritten at most every
+        // few seconds so that etcd sees little traffic.
+        policy_tasks.push(AbortOnDrop(tokio::spawn({
+            let record_tx = record_tx.clone();
+            async move {
+                let mut tick = tokio::time::interval(USAGE_REPORT_INTERVAL);
+                loop {
+                    tick.tick().await;
+                    let used = store.stats().used_bytes;
+                    record_tx.send_if_modified(|r| std::mem::replace(&mut r.used_bytes, used) != used);
+                }
+            }
+        })));
+
         let registration = layout.own_endpoints().map(|endpoints| {
             Registration::start(
                 EtcdTarget {
@@ -154,7 +201,11 @@ impl Worker {
         });
         let registered = registration.as_ref().map(Registration::state);
         let (shutdown, mut shutdown_rx) = watch::channel(false);
-        let app = http::router(http::AppState { engine, registered });
+        let app = http::router(http::AppState {
+            files,
+            engine,
+            registered,
+        });
         let server = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
@@ -169,7 +220,7 @@ impl Worker {
             registration,
             server,
             shutdown,
-            _policy_tasks: policy_tasks,
+            _tasks: policy_tasks,
         })
     }
 

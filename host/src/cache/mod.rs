@@ -1,0 +1,385 @@
+//! The worker's page cache: file data from the UFS, kept on local disk in
+//! pages within a capacity, least recently used pages evicted first.
+//!
+//! [`PageStore`] is the seam the read path uses; [`DiskPageStore`] is the
+//! implementation over one directory. A page is named by the file's path,
+//! the UFS version it came from and its index, so pages of an older version
+//! of a file are never read for a newer one. The directory is scanned at
+//! start: a restarted worker keeps what it had cached.
+
+pub mod page_file;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use lru::LruCache;
+use sha2::{Digest, Sha256};
+
+pub use page_file::PageReadError;
+
+/// Identifies one version of one UFS file.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FileKey {
+    /// Hex digest of the UFS-relative path (32 hex digits).
+    pub path: String,
+    /// Hex digest of the UFS version (16 hex digits).
+    pub version: String,
+}
+
+impl FileKey {
+    /// The key of `path` at `version` (an ETag, or length and modification time).
+    pub fn new(path: &str, version: &str) -> Self {
+        Self {
+            path: hex::encode(&Sha256::digest(path.as_bytes())[..16]),
+            version: hex::encode(&Sha256::digest(version.as_bytes())[..8]),
+        }
+    }
+}
+
+/// One page of one file version.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PageKey {
+    /// The file version.
+    pub file: FileKey,
+    /// The page's index in the file (offset / page size).
+    pub index: u64,
+}
+
+/// What the read path needs from a page cache. Every method is blocking
+/// (disk I/O): call from `spawn_blocking`.
+pub trait PageStore: Send + Sync {
+    /// Bytes `start..end` of the page's data if the page is cached and its
+    /// checksums hold. A page that fails its checksums is dropped (and
+    /// counted) and reported as `Ok(None)`: it is never served.
+    fn read(&self, key: &PageKey, start: usize, end: usize) -> std::io::Result<Option<Bytes>>;
+    /// Caches a page, evicting least recently used pages to stay within capacity.
+    fn write(&self, key: &PageKey, data: &[u8]) -> std::io::Result<()>;
+    /// Whether the page is cached (without reading or promoting it).
+    fn contains(&self, key: &PageKey) -> bool;
+    /// Bytes of `file` cached.
+    fn cached_bytes(&self, file: &FileKey) -> u64;
+    /// Drops every page of every version of the file whose path digest is
+    /// `path`; returns the data bytes freed.
+    fn remove_path(&self, path: &str) -> std::io::Result<u64>;
+    /// Drops the pages of versions of `file.path` other than `file.version`.
+    fn remove_other_versions(&self, file: &FileKey) -> std::io::Result<()>;
+    /// Counters and usage.
+    fn stats(&self) -> CacheStats;
+}
+
+/// Cache counters since start, and usage now.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CacheStats {
+    /// Bytes on disk (headers included).
+    pub used_bytes: u64,
+    /// The configured capacity.
+    pub capacity_bytes: u64,
+    /// Pages on disk.
+    pub pages: u64,
+    /// Pages evicted to make room.
+    pub evictions: u64,
+    /// Pages dropped because a checksum failed.
+    pub checksum_failures: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct PageInfo {
+    disk_bytes: u64,
+    data_bytes: u64,
+}
+
+struct Index {
+    lru: LruCache<PageKey, PageInfo>,
+    /// Data bytes per file version, for `/status`.
+    files: HashMap<FileKey, u64>,
+    used: u64,
+}
+
+impl Index {
+    fn remove(&mut self, key: &PageKey) -> Option<PageInfo> {
+        let info = self.lru.pop(key)?;
+        self.used -= info.disk_bytes;
+        if let Some(bytes) = self.files.get_mut(&key.file) {
+            *bytes -= info.data_bytes;
+            if *bytes == 0 {
+                self.files.remove(&key.file);
+            }
+        }
+        Some(info)
+    }
+}
+
+/// Pages in files under one directory, with an in-memory LRU index.
+pub struct DiskPageStore {
+    dir: PathBuf,
+    capacity: u64,
+    index: Mutex<Index>,
+    evictions: AtomicU64,
+    checksum_failures: AtomicU64,
+}
+
+impl DiskPageStore {
+    /// Opens (or creates) the cache in `dir` with `capacity` bytes, indexing
+    /// the pages already there (oldest first in LRU order) and evicting any
+    /// beyond the capacity. Leftover temporary files and files that are not
+    /// pages are removed.
+    pub fn open(dir: &Path, capacity: u64) -> std::io::Result<Self> {
+        let pages_dir = dir.join("pages");
+        std::fs::create_dir_all(&pages_dir)?;
+        let mut found = Vec::new();
+        for shard in std::fs::read_dir(&pages_dir)? {
+            let shard = shard?.path();
+            if !shard.is_dir() {
+                remove_if_exists(&shard)?;
+                continue;
+            }
+            for file_dir in std::fs::read_dir(&shard)? {
+                let file_dir = file_dir?.path();
+                if !file_dir.is_dir() {
+                    remove_if_exists(&file_dir)?;
+                    continue;
+                }
+                let Some(path_digest) = file_dir.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
+                    continue;
+                };
+                for page in std::fs::read_dir(&file_dir)? {
+                    let page = page?;
+                    let name = page.file_name().to_string_lossy().into_owned();
+                    let parsed = name.split_once('.').and_then(|(version, index)| {
+                        Some((version.to_owned(), index.parse::<u64>().ok()?))
+                    });
+                    let header = std::fs::File::open(page.path())
+                        .ok()
+                        .and_then(|f| page_file::read_header(&f).ok());
+                    match (parsed, header, page.metadata()) {
+                        (Some((version, index)), Some(header), Ok(meta)) => {
+                            let key = PageKey {
+                                file: FileKey {
+                                    path: path_digest.clone(),
+                                    version,
+                                },
+                                index,
+                            };
+                            let info = PageInfo {
+                                disk_bytes: meta.len(),
+                                data_bytes: header.data_len as u64,
+                            };
+                            found.push((meta.modified().ok(), key, info));
+                        }
+                        _ => {
+                            // A temporary file from a crash, or a torn page.
+                            let _ = std::fs::remove_file(page.path());
+                        }
+                    }
+                }
+            }
+        }
+        found.sort_by_key(|(modified, _, _)| *modified);
+        let mut index = Index {
+            lru: LruCache::unbounded(),
+            files: HashMap::new(),
+            used: 0,
+        };
+        for (_, key, info) in found {
+            index.used += info.disk_bytes;
+            *index.files.entry(key.file.clone()).or_default() += info.data_bytes;
+            index.lru.put(key, info);
+        }
+        let store = Self {
+            dir: dir.to_owned(),
+            capacity,
+            index: Mutex::new(index),
+            evictions: AtomicU64::new(0),
+            checksum_failures: AtomicU64::new(0),
+        };
+        store.evict_to(capacity)?;
+        Ok(store)
+    }
+
+    fn page_path(&self, key: &PageKey) -> PathBuf {
+        self.file_dir(&key.file.path)
+            .join(format!("{}.{}", key.file.version, key.index))
+    }
+
+    fn file_dir(&self, path_digest: &str) -> PathBuf {
+        self.dir.join("pages").join(&path_digest[..2]).join(path_digest)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Index> {
+        self.index.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Evicts least recently used pages until at most `limit` bytes are used.
+    fn evict_to(&self, limit: u64) -> std::io::Result<()> {
+        let victims: Vec<PageKey> = {
+            let mut index = self.lock();
+            let mut victims = Vec::new();
+            while index.used > limit {
+                let Some((key, _)) = index.lru.peek_lru().map(|(k, v)| (k.clone(), *v)) else {
+                    break;
+                };
+                index.remove(&key);
+                victims.push(key);
+            }
+            victims
+        };
+        self.evictions.fetch_add(victims.len() as u64, Ordering::Relaxed);
+        for key in victims {
+            remove_if_exists(&self.page_path(&key))?;
+        }
+        Ok(())
+    }
+}
+
+fn remove_if_exists(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+impl PageStore for DiskPageStore {
+    fn read(&self, key: &PageKey, start: usize, end: usize) -> std::io::Result<Option<Bytes>> {
+        if self.lock().lru.get(key).is_none() {
+            return Ok(None);
+        }
+        match page_file::read_range(&self.page_path(key), start, end) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(PageReadError::Missing) => {
+                self.lock().remove(key);
+                Ok(None)
+            }
+            Err(PageReadError::Corrupt(why)) => {
+                tracing::warn!(page = %self.page_path(key).display(), %why, "dropping a corrupt cached page");
+                self.checksum_failures.fetch_add(1, Ordering::Relaxed);
+                self.lock().remove(key);
+                remove_if_exists(&self.page_path(key))?;
+                Ok(None)
+            }
+            Err(PageReadError::Io(e)) => Err(e),
+        }
+    }
+
+    fn write(&self, key: &PageKey, data: &[u8]) -> std::io::Result<()> {
+        let disk_bytes = page_file::encode(data).len() as u64;
+        if disk_bytes > self.capacity {
+            return Ok(());
+        }
+        // Make room first, so usage never exceeds the capacity on disk.
+        self.evict_to(self.capacity - disk_bytes)?;
+        page_file::write(&self.page_path(key), data)?;
+        let info = PageInfo {
+            disk_bytes,
+            data_bytes: data.len() as u64,
+        };
+        {
+            let mut index = self.lock();
+            index.remove(key);
+            index.used += disk_bytes;
+            *index.files.entry(key.file.clone()).or_default() += info.data_bytes;
+            index.lru.put(key.clone(), info);
+        }
+        // Concurrent writers may together have gone over: settle.
+        self.evict_to(self.capacity)
+    }
+
+    fn contains(&self, key: &PageKey) -> bool {
+        self.lock().lru.contains(key)
+    }
+
+    fn cached_bytes(&self, file: &FileKey) -> u64 {
+        self.lock().files.get(file).copied().unwrap_or(0)
+    }
+
+    fn remove_path(&self, path: &str) -> std::io::Result<u64> {
+        let freed = {
+            let mut index = self.lock();
+            let keys: Vec<PageKey> = index.lru.iter().filter(|(k, _)| k.file.path == path).map(|(k, _)| k.clone()).collect();
+            keys.iter().filter_map(|k| index.remove(k)).map(|i| i.data_bytes).sum()
+        };
+        match std::fs::remove_dir_all(self.file_dir(path)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(freed),
+        }
+    }
+
+    fn remove_other_versions(&self, file: &FileKey) -> std::io::Result<()> {
+        let stale: Vec<PageKey> = {
+            let mut index = self.lock();
+            if !index.files.keys().any(|f| f.path == file.path && f.version != file.version) {
+                return Ok(());
+            }
+            let keys: Vec<PageKey> = index
+                .lru
+                .iter()
+                .filter(|(k, _)| k.file.path == file.path && k.file.version != file.version)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for key in &keys {
+                index.remove(key);
+            }
+            keys
+        };
+        for key in stale {
+            remove_if_exists(&self.page_path(&key))?;
+        }
+        Ok(())
+    }
+
+    fn stats(&self) -> CacheStats {
+        let index = self.lock();
+        CacheStats {
+            used_bytes: index.used,
+            capacity_bytes: self.capacity,
+            pages: index.lru.len() as u64,
+            evictions: self.evictions.load(Ordering::Relaxed),
+            checksum_failures: self.checksum_failures.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(path: &str, index: u64) -> PageKey {
+        PageKey {
+            file: FileKey::new(path, "v1"),
+            index,
+        }
+    }
+
+    #[test]
+    fn least_recently_used_pages_go_first_and_usage_stays_within_capacity() {
+        let dir = tempfile::tempdir().unwrap();
+        let page = vec![7u8; 10_000];
+        let disk = page_file::encode(&page).len() as u64;
+        let store = DiskPageStore::open(dir.path(), 3 * disk).unwrap();
+        for i in 0..3 {
+            store.write(&key("f", i), &page).unwrap();
+        }
+        assert!(store.read(&key("f", 0), 0, 10).unwrap().is_some()); // 0 is now the most recent
+        store.write(&key("f", 3), &page).unwrap();
+        assert!(!store.contains(&key("f", 1)), "the least recently used page is evicted");
+        assert!(store.contains(&key("f", 0)) && store.contains(&key("f", 3)));
+        let stats = store.stats();
+        assert!(stats.used_bytes <= stats.capacity_bytes);
+        assert_eq!(stats.evictions, 1);
+    }
+
+    #[test]
+    fn a_reopened_store_keeps_its_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = DiskPageStore::open(dir.path(), 1 << 20).unwrap();
+            store.write(&key("f", 0), b"hello").unwrap();
+        }
+        std::fs::write(dir.path().join("pages").join("junk-not-a-dir-entry"), b"x").ok();
+        let store = DiskPageStore::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(&store.read(&key("f", 0), 0, 5).unwrap().unwrap()[..], b"hello");
+        assert_eq!(store.cached_bytes(&key("f", 0).file), 5);
+    }
+}
