@@ -14,3 +14,4 @@ mod misbehaving_policies;
 mod policy_cli;
 mod policy_rollout;
 mod site_config;
+mod worker_cache;

@@ -133,17 +133,33 @@ pub struct Worker {
     pub id: String,
     pub address: String,
     child: Option<Child>,
+    /// Holds the default UFS and cache directories, when the test gave none.
+    _dirs: Option<tempfile::TempDir>,
 }
 
 impl Worker {
     /// Starts `azimuth --conf <conf> worker --id <id> <extra...>` and waits for
-    /// the line announcing its address.
+    /// the line announcing its address. Without `--ufs` and `--cache-dir` in
+    /// `extra`, it gets an empty UFS and a cache of its own.
     pub fn start(conf: &Path, id: &str, extra: &[&str]) -> Self {
+        let mut defaults = Vec::new();
+        let dirs = (!extra.contains(&"--ufs")).then(|| {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::create_dir(dir.path().join("ufs")).unwrap();
+            defaults.push("--ufs".to_owned());
+            defaults.push(dir.path().join("ufs").display().to_string());
+            if !extra.contains(&"--cache-dir") {
+                defaults.push("--cache-dir".to_owned());
+                defaults.push(dir.path().join("cache").display().to_string());
+            }
+            dir
+        });
         let mut child = Command::new(env!("CARGO_BIN_EXE_azimuth"))
             .arg("--conf")
             .arg(conf)
             .args(["worker", "--id", id])
             .args(extra)
+            .args(&defaults)
             .env("AZIMUTH_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -169,6 +185,7 @@ impl Worker {
             id: id.to_owned(),
             address,
             child: Some(child),
+            _dirs: dirs,
         }
     }
 

@@ -1,4 +1,4 @@
-//! The etcd key layout. Documented in `docs/etcd-keys.md`; change both together.
+//! The etcd key layout. Documented in `host/docs/etcd-keys.md`; change both together.
 //!
 //! - `/ServiceDiscovery/<cluster>/<worker id>`: a live worker, leased (the
 //!   layout of the system we implement, so its tools can read ours).

@@ -1,6 +1,6 @@
 //! Membership: which workers are alive in every cluster this host sees.
 //!
-//! - [`keys`]: the etcd key layout (documented in `docs/etcd-keys.md`).
+//! - [`keys`]: the etcd key layout (documented in `host/docs/etcd-keys.md`).
 //! - [`record`]: what a worker publishes about itself.
 //! - [`registration`]: a worker's leased key, kept alive and removed on stop.
 //! - [`watcher`]: the multi-cluster view, followed through etcd watches.
