@@ -28,6 +28,7 @@ mkdir -p "$tmp/ufs" "$tmp/cache" "$tmp/nginx"
 head -c 4096 /dev/urandom >"$tmp/ufs/f4k"
 head -c 65536 /dev/urandom >"$tmp/ufs/f64k"
 head -c $((256 << 20)) /dev/urandom >"$tmp/ufs/f256m"
+chmod -R a+rX "$tmp" # nginx's workers run as an unprivileged user
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 nginx_port=$(free_port)

@@ -52,6 +52,10 @@ pub struct Ufs {
     store: Arc<dyn ObjectStore>,
     prefix: StorePath,
     url: String,
+    /// For a local UFS, its directory: versions are read with one `stat` on
+    /// the calling thread instead of a trip through object_store's blocking
+    /// pool, which would cost more than the cached read it guards.
+    local_root: Option<std::path::PathBuf>,
 }
 
 impl Ufs {
@@ -80,6 +84,7 @@ impl Ufs {
                 store: Arc::new(store),
                 prefix: StorePath::default(),
                 url: url.to_owned(),
+                local_root: Some(dir.to_owned()),
             });
         }
         let parsed = url::Url::parse(url).map_err(|e| config_error(e.to_string()))?;
@@ -94,6 +99,7 @@ impl Ufs {
             store: Arc::from(store),
             prefix,
             url: url.to_owned(),
+            local_root: None,
         })
     }
 
@@ -110,14 +116,26 @@ impl Ufs {
 
     /// The current version of `path`, or `None` if there is no such file.
     pub async fn head(&self, path: &str) -> Result<Option<UfsFile>, UfsError> {
+        if let Some(root) = &self.local_root {
+            return local_head(root, path).map_err(|source| UfsError::Store {
+                path: path.to_owned(),
+                source: object_store::Error::Generic {
+                    store: "LocalFileSystem",
+                    source: Box::new(source),
+                },
+            });
+        }
         match self.store.head(&self.location(path)).await {
             Ok(meta) => Ok(Some(UfsFile {
                 path: path.to_owned(),
                 length: meta.size,
-                version: meta
-                    .e_tag
-                    .clone()
-                    .unwrap_or_else(|| format!("{}-{}", meta.size, meta.last_modified.timestamp_nanos_opt().unwrap_or(0))),
+                version: meta.e_tag.clone().unwrap_or_else(|| {
+                    format!(
+                        "{}-{}",
+                        meta.size,
+                        meta.last_modified.timestamp_nanos_opt().unwrap_or(0)
+                    )
+                }),
                 etag: meta.e_tag,
                 modified_ms: meta.last_modified.timestamp_millis(),
             })),
@@ -138,9 +156,11 @@ impl Ufs {
             ..GetOptions::default()
         };
         let store_error = |source: object_store::Error| match source {
-            object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. } => UfsError::Changed {
-                path: file.path.clone(),
-            },
+            object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. } => {
+                UfsError::Changed {
+                    path: file.path.clone(),
+                }
+            }
             source => UfsError::Store {
                 path: file.path.clone(),
                 source,
@@ -153,4 +173,41 @@ impl Ufs {
             .map_err(store_error)?;
         result.bytes().await.map_err(store_error)
     }
+}
+
+/// The version of a local file as object_store's `LocalFileSystem` names it
+/// (`<inode>-<mtime µs>-<size>` in hex), so that its conditional reads accept it.
+/// `Ok(None)` when there is no such file (or it is a directory).
+fn local_head(root: &std::path::Path, path: &str) -> std::io::Result<Option<UfsFile>> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match std::fs::metadata(root.join(path)) {
+        Ok(meta) if meta.is_file() => meta,
+        Ok(_) => return Ok(None),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let modified = meta
+        .modified()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let etag = format!(
+        "{:x}-{:x}-{:x}",
+        meta.ino(),
+        modified.as_micros(),
+        meta.len()
+    );
+    Ok(Some(UfsFile {
+        path: path.to_owned(),
+        length: meta.len(),
+        version: etag.clone(),
+        etag: Some(etag),
+        modified_ms: modified.as_millis() as i64,
+    }))
 }

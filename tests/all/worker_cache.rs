@@ -34,7 +34,12 @@ impl Setup {
                 workers.display()
             ),
         );
-        Setup { site, ufs, cache, conf }
+        Setup {
+            site,
+            ufs,
+            cache,
+            conf,
+        }
     }
 
     /// Writes a UFS file of `len` random bytes; returns them.
@@ -46,7 +51,10 @@ impl Setup {
     }
 
     fn worker(&self, extra: &[&str]) -> Worker {
-        let (ufs, cache) = (self.ufs.display().to_string(), self.cache.display().to_string());
+        let (ufs, cache) = (
+            self.ufs.display().to_string(),
+            self.cache.display().to_string(),
+        );
         let mut args = vec!["--ufs", &ufs, "--cache-dir", &cache];
         args.extend_from_slice(extra);
         Worker::start(&self.conf, "w1", &args)
@@ -60,7 +68,10 @@ fn get(worker: &Worker, path: &str, range: Option<&str>) -> (u16, Vec<u8>) {
         request = request.header("Range", range);
     }
     let response = request.send().unwrap();
-    (response.status().as_u16(), response.bytes().unwrap().to_vec())
+    (
+        response.status().as_u16(),
+        response.bytes().unwrap().to_vec(),
+    )
 }
 
 fn post(worker: &Worker, path: &str) -> serde_json::Value {
@@ -115,18 +126,28 @@ fn a_second_read_is_a_hit_and_every_range_matches_the_ufs() {
     for _ in 0..50 {
         let start = rng.random_range(0..data.len());
         let end = rng.random_range(start..data.len());
-        let (status, body) = get(&w, "/files/data/part-0001", Some(&format!("bytes={start}-{end}")));
+        let (status, body) = get(
+            &w,
+            "/files/data/part-0001",
+            Some(&format!("bytes={start}-{end}")),
+        );
         assert_eq!(status, 206);
         assert!(body == data[start..=end], "range {start}-{end} differs");
     }
-    assert_eq!(metric(&w, "azimuth_worker_ufs_reads_total"), ufs_reads, "hits do not touch the UFS");
+    assert_eq!(
+        metric(&w, "azimuth_worker_ufs_reads_total"),
+        ufs_reads,
+        "hits do not touch the UFS"
+    );
     assert!(metric(&w, "azimuth_worker_cache_hits_total") >= 54);
 }
 
 #[test]
 fn a_working_set_larger_than_the_cache_evicts_and_stays_within_capacity() {
     let s = Setup::new();
-    let files: Vec<Vec<u8>> = (0..8).map(|i| s.file(&format!("data/f{i}"), 1 << 20, 10 + i)).collect();
+    let files: Vec<Vec<u8>> = (0..8)
+        .map(|i| s.file(&format!("data/f{i}"), 1 << 20, 10 + i))
+        .collect();
     let w = s.worker(&["--cache-capacity", "2MB", "--page-size", "256KB"]);
     for round in 0..2 {
         for (i, data) in files.iter().enumerate() {
@@ -137,8 +158,14 @@ fn a_working_set_larger_than_the_cache_evicts_and_stays_within_capacity() {
     let capacity = 2 << 20;
     assert!(metric(&w, "azimuth_worker_cache_evictions_total") > 0);
     assert!(metric(&w, "azimuth_worker_cache_used_bytes") <= capacity);
-    let on_disk: u64 = page_files(&s.cache).iter().map(|p| p.metadata().unwrap().len()).sum();
-    assert!(on_disk <= capacity, "{on_disk} bytes of pages on disk, capacity {capacity}");
+    let on_disk: u64 = page_files(&s.cache)
+        .iter()
+        .map(|p| p.metadata().unwrap().len())
+        .sum();
+    assert!(
+        on_disk <= capacity,
+        "{on_disk} bytes of pages on disk, capacity {capacity}"
+    );
 }
 
 #[test]
@@ -154,9 +181,19 @@ fn a_corrupted_page_is_never_served_and_is_counted() {
     bytes[at] ^= 0x01;
     std::fs::write(&pages[0], bytes).unwrap();
 
-    assert!(get(&w, "/files/data/f", None).1 == data, "corrupt bytes were served");
-    assert_eq!(metric(&w, "azimuth_worker_cache_checksum_failures_total"), 1);
-    assert_eq!(metric(&w, "azimuth_worker_ufs_reads_total"), 2, "the page is fetched again");
+    assert!(
+        get(&w, "/files/data/f", None).1 == data,
+        "corrupt bytes were served"
+    );
+    assert_eq!(
+        metric(&w, "azimuth_worker_cache_checksum_failures_total"),
+        1
+    );
+    assert_eq!(
+        metric(&w, "azimuth_worker_ufs_reads_total"),
+        2,
+        "the page is fetched again"
+    );
 }
 
 #[test]
@@ -168,7 +205,10 @@ fn a_changed_ufs_file_is_served_new() {
     std::thread::sleep(Duration::from_millis(20));
     // Same length, different bytes: only the version tells them apart.
     let new = s.file("data/f", 200_000, 5);
-    assert!(get(&w, "/files/data/f", None).1 == new, "old pages were served for a changed file");
+    assert!(
+        get(&w, "/files/data/f", None).1 == new,
+        "old pages were served for a changed file"
+    );
     assert!(get(&w, "/files/data/f", Some("bytes=1000-1999")).1 == new[1000..2000]);
 }
 
@@ -191,7 +231,9 @@ fn concurrent_readers_of_an_uncached_file_make_one_ufs_read_per_page() {
     let data = s.file("data/f", 4 << 20, 7);
     let w = s.worker(&[]);
     std::thread::scope(|scope| {
-        let readers: Vec<_> = (0..32).map(|_| scope.spawn(|| get(&w, "/files/data/f", None).1)).collect();
+        let readers: Vec<_> = (0..32)
+            .map(|_| scope.spawn(|| get(&w, "/files/data/f", None).1))
+            .collect();
         for reader in readers {
             assert!(reader.join().unwrap() == data);
         }
@@ -204,7 +246,8 @@ fn loads_are_idempotent_shared_and_freed() {
     let s = Setup::new();
     s.file("data/f", 3 << 20, 8);
     let w = s.worker(&[]);
-    let status: serde_json::Value = serde_json::from_slice(&get(&w, "/status/data/f", None).1).unwrap();
+    let status: serde_json::Value =
+        serde_json::from_slice(&get(&w, "/status/data/f", None).1).unwrap();
     assert_eq!(status["cached_bytes"], 0);
     assert_eq!(status["fully_cached"], false);
     std::thread::scope(|scope| {
@@ -212,9 +255,19 @@ fn loads_are_idempotent_shared_and_freed() {
             scope.spawn(|| post(&w, "/load/data/f"));
         }
     });
-    assert_eq!(metric(&w, "azimuth_worker_ufs_reads_total"), 3, "concurrent loads did the work once");
+    assert_eq!(
+        metric(&w, "azimuth_worker_ufs_reads_total"),
+        3,
+        "concurrent loads did the work once"
+    );
     let again = post(&w, "/load/data/f");
-    assert_eq!((again["loaded_bytes"].as_u64(), again["fully_cached"].as_bool()), (Some(0), Some(true)));
+    assert_eq!(
+        (
+            again["loaded_bytes"].as_u64(),
+            again["fully_cached"].as_bool()
+        ),
+        (Some(0), Some(true))
+    );
     assert_eq!(again["length"], 3 << 20);
 
     let freed: serde_json::Value = reqwest::blocking::Client::new()
@@ -224,7 +277,8 @@ fn loads_are_idempotent_shared_and_freed() {
         .json()
         .unwrap();
     assert_eq!(freed["freed_bytes"], 3 << 20);
-    let status: serde_json::Value = serde_json::from_slice(&get(&w, "/status/data/f", None).1).unwrap();
+    let status: serde_json::Value =
+        serde_json::from_slice(&get(&w, "/status/data/f", None).1).unwrap();
     assert_eq!(status["cached_bytes"], 0);
 }
 
@@ -232,11 +286,18 @@ fn loads_are_idempotent_shared_and_freed() {
 fn raw_status(worker: &Worker, method: &str, target: &str, range: Option<&str>) -> (u16, String) {
     let mut stream = TcpStream::connect(&worker.address).unwrap();
     let range = range.map(|r| format!("Range: {r}\r\n")).unwrap_or_default();
-    write!(stream, "{method} {target} HTTP/1.1\r\nHost: x\r\n{range}Connection: close\r\n\r\n").unwrap();
+    write!(
+        stream,
+        "{method} {target} HTTP/1.1\r\nHost: x\r\n{range}Connection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let status = response[9..12].parse().unwrap();
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -249,18 +310,54 @@ fn bad_paths_and_ranges_get_a_4xx_with_the_reason() {
     let cases: &[(&str, &str, Option<&str>, u16, &str)] = &[
         ("GET", "/files/../secret", None, 400, "'..' segment"),
         ("GET", "/files/data/../../secret", None, 400, "'..' segment"),
-        ("GET", "/files/data/%2e%2e/%2e%2e/secret", None, 400, "'..' segment"),
+        (
+            "GET",
+            "/files/data/%2e%2e/%2e%2e/secret",
+            None,
+            400,
+            "'..' segment",
+        ),
         ("GET", "/files/..%2fsecret", None, 400, "encoded '/'"),
         ("GET", "/files/%2Fetc%2Fpasswd", None, 400, "encoded '/'"),
         ("GET", "/files//etc/passwd", None, 400, "starts with '/'"),
         ("GET", "/files/data/f%00", None, 400, "NUL"),
-        ("GET", "/files/data/%5c..%5c..%5csecret", None, 400, "encoded '\\'"),
+        (
+            "GET",
+            "/files/data/%5c..%5c..%5csecret",
+            None,
+            400,
+            "encoded '\\'",
+        ),
         ("GET", "/files/data//f", None, 400, "empty segment"),
         ("GET", "/files/data/missing", None, 404, "no such file"),
-        ("GET", "/files/data/f", Some("bytes=5000-"), 416, "outside the file"),
-        ("GET", "/files/data/f", Some("bytes=9-1"), 416, "end is before the start"),
-        ("GET", "/files/data/f", Some("bytes=x-y"), 416, "not a byte offset"),
-        ("GET", "/files/data/f", Some("lines=1-2"), 416, "only 'bytes='"),
+        (
+            "GET",
+            "/files/data/f",
+            Some("bytes=5000-"),
+            416,
+            "outside the file",
+        ),
+        (
+            "GET",
+            "/files/data/f",
+            Some("bytes=9-1"),
+            416,
+            "end is before the start",
+        ),
+        (
+            "GET",
+            "/files/data/f",
+            Some("bytes=x-y"),
+            416,
+            "not a byte offset",
+        ),
+        (
+            "GET",
+            "/files/data/f",
+            Some("lines=1-2"),
+            416,
+            "only 'bytes='",
+        ),
         ("GET", "/status/../secret", None, 400, "'..' segment"),
         ("POST", "/load/data/missing", None, 404, "no such file"),
         ("DELETE", "/cache/%2e%2e", None, 400, "'..' segment"),
@@ -268,7 +365,10 @@ fn bad_paths_and_ranges_get_a_4xx_with_the_reason() {
     for (method, target, range, status, reason) in cases {
         let (got, body) = raw_status(&w, method, target, *range);
         assert_eq!(got, *status, "{method} {target} {range:?}: {body}");
-        assert!(body.contains(reason), "{method} {target} {range:?}: {body:?} lacks {reason:?}");
+        assert!(
+            body.contains(reason),
+            "{method} {target} {range:?}: {body:?} lacks {reason:?}"
+        );
     }
     // The worker is still serving.
     assert_eq!(get(&w, "/files/data/f", Some("bytes=0-9")).0, 206);

@@ -48,8 +48,10 @@ pub struct PageKey {
     pub index: u64,
 }
 
-/// What the read path needs from a page cache. Every method is blocking
-/// (disk I/O): call from `spawn_blocking`.
+/// What the read path needs from a page cache. Methods that touch the disk
+/// block; `read` of a cached page is a few `pread`s of (usually) the OS page
+/// cache and is called on the async threads, as nginx reads files in its
+/// event loop; writes and removals go through `spawn_blocking`.
 pub trait PageStore: Send + Sync {
     /// Bytes `start..end` of the page's data if the page is cached and its
     /// checksums hold. A page that fails its checksums is dropped (and
@@ -64,6 +66,8 @@ pub trait PageStore: Send + Sync {
     /// Drops every page of every version of the file whose path digest is
     /// `path`; returns the data bytes freed.
     fn remove_path(&self, path: &str) -> std::io::Result<u64>;
+    /// Whether pages of other versions of `file.path` are cached (memory only, fast).
+    fn has_other_versions(&self, file: &FileKey) -> bool;
     /// Drops the pages of versions of `file.path` other than `file.version`.
     fn remove_other_versions(&self, file: &FileKey) -> std::io::Result<()>;
     /// Counters and usage.
@@ -142,7 +146,11 @@ impl DiskPageStore {
                     remove_if_exists(&file_dir)?;
                     continue;
                 }
-                let Some(path_digest) = file_dir.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
+                let Some(path_digest) = file_dir
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .map(str::to_owned)
+                else {
                     continue;
                 };
                 for page in std::fs::read_dir(&file_dir)? {
@@ -205,7 +213,10 @@ impl DiskPageStore {
     }
 
     fn file_dir(&self, path_digest: &str) -> PathBuf {
-        self.dir.join("pages").join(&path_digest[..2]).join(path_digest)
+        self.dir
+            .join("pages")
+            .join(&path_digest[..2])
+            .join(path_digest)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Index> {
@@ -226,7 +237,8 @@ impl DiskPageStore {
             }
             victims
         };
-        self.evictions.fetch_add(victims.len() as u64, Ordering::Relaxed);
+        self.evictions
+            .fetch_add(victims.len() as u64, Ordering::Relaxed);
         for key in victims {
             remove_if_exists(&self.page_path(&key))?;
         }
@@ -297,8 +309,16 @@ impl PageStore for DiskPageStore {
     fn remove_path(&self, path: &str) -> std::io::Result<u64> {
         let freed = {
             let mut index = self.lock();
-            let keys: Vec<PageKey> = index.lru.iter().filter(|(k, _)| k.file.path == path).map(|(k, _)| k.clone()).collect();
-            keys.iter().filter_map(|k| index.remove(k)).map(|i| i.data_bytes).sum()
+            let keys: Vec<PageKey> = index
+                .lru
+                .iter()
+                .filter(|(k, _)| k.file.path == path)
+                .map(|(k, _)| k.clone())
+                .collect();
+            keys.iter()
+                .filter_map(|k| index.remove(k))
+                .map(|i| i.data_bytes)
+                .sum()
         };
         match std::fs::remove_dir_all(self.file_dir(path)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
@@ -306,10 +326,21 @@ impl PageStore for DiskPageStore {
         }
     }
 
+    fn has_other_versions(&self, file: &FileKey) -> bool {
+        self.lock()
+            .files
+            .keys()
+            .any(|f| f.path == file.path && f.version != file.version)
+    }
+
     fn remove_other_versions(&self, file: &FileKey) -> std::io::Result<()> {
         let stale: Vec<PageKey> = {
             let mut index = self.lock();
-            if !index.files.keys().any(|f| f.path == file.path && f.version != file.version) {
+            if !index
+                .files
+                .keys()
+                .any(|f| f.path == file.path && f.version != file.version)
+            {
                 return Ok(());
             }
             let keys: Vec<PageKey> = index
@@ -363,7 +394,10 @@ mod tests {
         }
         assert!(store.read(&key("f", 0), 0, 10).unwrap().is_some()); // 0 is now the most recent
         store.write(&key("f", 3), &page).unwrap();
-        assert!(!store.contains(&key("f", 1)), "the least recently used page is evicted");
+        assert!(
+            !store.contains(&key("f", 1)),
+            "the least recently used page is evicted"
+        );
         assert!(store.contains(&key("f", 0)) && store.contains(&key("f", 3)));
         let stats = store.stats();
         assert!(stats.used_bytes <= stats.capacity_bytes);
@@ -379,7 +413,10 @@ mod tests {
         }
         std::fs::write(dir.path().join("pages").join("junk-not-a-dir-entry"), b"x").ok();
         let store = DiskPageStore::open(dir.path(), 1 << 20).unwrap();
-        assert_eq!(&store.read(&key("f", 0), 0, 5).unwrap().unwrap()[..], b"hello");
+        assert_eq!(
+            &store.read(&key("f", 0), 0, 5).unwrap().unwrap()[..],
+            b"hello"
+        );
         assert_eq!(store.cached_bytes(&key("f", 0).file), 5);
     }
 }

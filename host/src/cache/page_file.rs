@@ -23,7 +23,6 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use bytes::{Bytes, BytesMut};
@@ -102,10 +101,52 @@ pub struct Header {
     crcs: Vec<u32>,
 }
 
-/// Reads and checks the header of an open page file.
-pub fn read_header(file: &File) -> Result<Header, PageReadError> {
-    let mut fixed = [0u8; FIXED];
-    file.read_exact_at(&mut fixed, 0).map_err(eof_is_corrupt)?;
+/// Bytes read at once from the start of a page file: the whole header of
+/// pages up to 4 MiB, and with it the data of small files, in one `pread`.
+const FIRST_READ: usize = 8192;
+
+/// Reads up to `len` bytes at `offset` into a fresh buffer (not zeroed first:
+/// the memset would cost as much as the read).
+fn pread(file: &File, len: usize, offset: u64) -> std::io::Result<BytesMut> {
+    use std::os::fd::AsRawFd;
+    let mut buf = BytesMut::with_capacity(len);
+    while buf.len() < len {
+        let filled = buf.len();
+        let want = len - filled;
+        let spare = buf.spare_capacity_mut();
+        // SAFETY: pread writes at most `want` bytes into the spare capacity,
+        // which has room for them; the bytes it reports written are
+        // initialized before `set_len` exposes them.
+        let n = unsafe {
+            libc::pread(
+                file.as_raw_fd(),
+                spare.as_mut_ptr().cast(),
+                want,
+                (offset + filled as u64) as libc::off_t,
+            )
+        };
+        match n {
+            0 => break,
+            // SAFETY: pread initialized these `n` bytes.
+            n if n > 0 => unsafe { buf.set_len(filled + n as usize) },
+            _ => {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(buf)
+}
+
+/// Parses and checks a header from the first bytes of a page file, reading
+/// more of the file if the header is longer than them.
+fn parse_header(file: &File, first: &[u8]) -> Result<Header, PageReadError> {
+    if first.len() < FIXED {
+        return Err(PageReadError::Corrupt("truncated".into()));
+    }
+    let fixed = &first[..FIXED];
     if &fixed[..8] != MAGIC {
         return Err(PageReadError::Corrupt("bad magic".into()));
     }
@@ -117,10 +158,29 @@ pub fn read_header(file: &File) -> Result<Header, PageReadError> {
     {
         return Err(PageReadError::Corrupt("inconsistent header".into()));
     }
-    let mut raw = vec![0u8; 4 * blocks];
-    file.read_exact_at(&mut raw, FIXED as u64)
-        .map_err(eof_is_corrupt)?;
-    if header_crc(&fixed[..24], &raw) != field(24) as u32 {
+    let more;
+    let raw = if first.len() >= header_len {
+        &first[FIXED..header_len]
+    } else {
+        more = pread(file, header_len - first.len(), first.len() as u64)?;
+        if first.len() + more.len() < header_len {
+            return Err(PageReadError::Corrupt("truncated".into()));
+        }
+        let mut joined = first[FIXED..].to_vec();
+        joined.extend_from_slice(&more);
+        return finish_header(fixed, &joined, header_len, data_len);
+    };
+    finish_header(fixed, raw, header_len, data_len)
+}
+
+fn finish_header(
+    fixed: &[u8],
+    raw: &[u8],
+    header_len: usize,
+    data_len: usize,
+) -> Result<Header, PageReadError> {
+    let stored = u32::from_le_bytes(fixed[24..28].try_into().unwrap());
+    if header_crc(&fixed[..24], raw) != stored {
         return Err(PageReadError::Corrupt("header checksum mismatch".into()));
     }
     let crcs = raw
@@ -134,12 +194,10 @@ pub fn read_header(file: &File) -> Result<Header, PageReadError> {
     })
 }
 
-fn eof_is_corrupt(e: std::io::Error) -> PageReadError {
-    if e.kind() == std::io::ErrorKind::UnexpectedEof {
-        PageReadError::Corrupt("truncated".into())
-    } else {
-        PageReadError::Io(e)
-    }
+/// Reads and checks the header of an open page file.
+pub fn read_header(file: &File) -> Result<Header, PageReadError> {
+    let first = pread(file, FIRST_READ, 0)?;
+    parse_header(file, &first)
 }
 
 /// Reads bytes `start..end` of the page's data, verifying every block they
@@ -150,28 +208,36 @@ pub fn read_range(path: &Path, start: usize, end: usize) -> Result<Bytes, PageRe
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(PageReadError::Missing),
         Err(e) => return Err(e.into()),
     };
-    let header = read_header(&file)?;
+    let first = pread(&file, FIRST_READ, 0)?;
+    let header = parse_header(&file, &first)?;
     let end = end.min(header.data_len);
     if start >= end {
         return Ok(Bytes::new());
     }
-    let first = start / BLOCK_SIZE;
-    let last = (end - 1) / BLOCK_SIZE;
-    let from = first * BLOCK_SIZE;
-    let to = ((last + 1) * BLOCK_SIZE).min(header.data_len);
-    let mut buf = BytesMut::zeroed(to - from);
-    file.read_exact_at(&mut buf, (header.header_len + from) as u64)
-        .map_err(eof_is_corrupt)?;
-    for (i, block) in buf.chunks(BLOCK_SIZE).enumerate() {
-        if crc32fast::hash(block) != header.crcs[first + i] {
+    let first_block = start / BLOCK_SIZE;
+    let last_block = (end - 1) / BLOCK_SIZE;
+    let from = first_block * BLOCK_SIZE;
+    let to = ((last_block + 1) * BLOCK_SIZE).min(header.data_len);
+    let (data_from, data_to) = (header.header_len + from, header.header_len + to);
+    // The blocks may already be in the first read (small pages).
+    let blocks = if data_to <= first.len() {
+        first.freeze().slice(data_from..data_to)
+    } else {
+        let buf = pread(&file, to - from, data_from as u64)?;
+        if buf.len() < to - from {
+            return Err(PageReadError::Corrupt("truncated".into()));
+        }
+        buf.freeze()
+    };
+    for (i, block) in blocks.chunks(BLOCK_SIZE).enumerate() {
+        if crc32fast::hash(block) != header.crcs[first_block + i] {
             return Err(PageReadError::Corrupt(format!(
                 "block {} checksum mismatch",
-                first + i
+                first_block + i
             )));
         }
     }
-    let mut buf = buf.freeze();
-    Ok(buf.split_off(start - from).slice(..end - start))
+    Ok(blocks.slice(start - from..end - from))
 }
 
 #[cfg(test)]
@@ -188,7 +254,13 @@ mod tests {
         let path = dir.path().join("p");
         let data = sample(3 * BLOCK_SIZE + 123);
         write(&path, &data).unwrap();
-        for (a, b) in [(0, data.len()), (1, 2), (4095, 4097), (8192, 12288), (100, 99_999)] {
+        for (a, b) in [
+            (0, data.len()),
+            (1, 2),
+            (4095, 4097),
+            (8192, 12288),
+            (100, 99_999),
+        ] {
             let got = read_range(&path, a, b).unwrap();
             assert_eq!(&got[..], &data[a..b.min(data.len())], "range {a}..{b}");
         }
@@ -214,7 +286,10 @@ mod tests {
         ));
         write(&path, &data).unwrap();
         flip(33);
-        assert!(matches!(read_range(&path, 0, 10), Err(PageReadError::Corrupt(_))));
+        assert!(matches!(
+            read_range(&path, 0, 10),
+            Err(PageReadError::Corrupt(_))
+        ));
     }
 
     #[test]

@@ -47,7 +47,11 @@ pub fn run(site: &SiteArgs, args: WorkerArgs) -> anyhow::Result<Outcome> {
         raw.set_flag("--zone", config::WORKER_ZONE, args.zone);
         raw.set_flag("--ufs", config::UFS_ROOT, args.ufs);
         raw.set_flag("--cache-dir", config::PAGE_STORE_DIRS, args.cache_dir);
-        raw.set_flag("--cache-capacity", config::PAGE_STORE_SIZES, args.cache_capacity);
+        raw.set_flag(
+            "--cache-capacity",
+            config::PAGE_STORE_SIZES,
+            args.cache_capacity,
+        );
         raw.set_flag("--page-size", config::PAGE_SIZE, args.page_size);
     })?;
     let plan = WorkerPlan::new(config)?;

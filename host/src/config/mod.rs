@@ -456,7 +456,10 @@ impl RawSettings {
                 host: s.string(WORKER_HOST)?,
                 cache_dir: match s.path(PAGE_STORE_DIRS)? {
                     Some(dir) if dir.to_string_lossy().contains(',') => {
-                        return Err(s.bad(PAGE_STORE_DIRS, "Azimuth uses one cache directory per worker"));
+                        return Err(s.bad(
+                            PAGE_STORE_DIRS,
+                            "Azimuth uses one cache directory per worker",
+                        ));
                     }
                     dir => dir,
                 },

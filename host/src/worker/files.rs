@@ -101,11 +101,17 @@ impl Files {
 
     /// Opens `path` (already checked by `paths::check`) at its current version.
     pub async fn open(&self, path: &str) -> Result<Opened, ReadError> {
-        let file = self.ufs.head(path).await?.ok_or_else(|| ReadError::NotFound(path.to_owned()))?;
+        let file = self
+            .ufs
+            .head(path)
+            .await?
+            .ok_or_else(|| ReadError::NotFound(path.to_owned()))?;
         let key = FileKey::new(path, &file.version);
-        let store = self.store.clone();
-        let current = key.clone();
-        blocking(move || store.remove_other_versions(&current)).await?;
+        if self.store.has_other_versions(&key) {
+            let store = self.store.clone();
+            let current = key.clone();
+            blocking(move || store.remove_other_versions(&current)).await?;
+        }
         Ok(Opened { file, key })
     }
 
@@ -118,7 +124,11 @@ impl Files {
     fn pages(&self, range: Range<u64>) -> impl Iterator<Item = (u64, Range<usize>)> + use<> {
         let page_size = self.page_size;
         let first = range.start / page_size;
-        let last = if range.is_empty() { first } else { (range.end - 1) / page_size + 1 };
+        let last = if range.is_empty() {
+            first
+        } else {
+            (range.end - 1) / page_size + 1
+        };
         (first..last).map(move |index| {
             let page_start = index * page_size;
             let start = range.start.max(page_start) - page_start;
@@ -128,14 +138,17 @@ impl Files {
     }
 
     /// Bytes `within` of page `index` of the opened file.
-    pub async fn read_page(&self, opened: &Opened, index: u64, within: Range<usize>) -> Result<Bytes, ReadError> {
+    pub async fn read_page(
+        &self,
+        opened: &Opened,
+        index: u64,
+        within: Range<usize>,
+    ) -> Result<Bytes, ReadError> {
         let key = PageKey {
             file: opened.key.clone(),
             index,
         };
-        let store = self.store.clone();
-        let (k, w) = (key.clone(), within.clone());
-        if let Some(bytes) = blocking(move || store.read(&k, w.start, w.end)).await? {
+        if let Some(bytes) = self.store.read(&key, within.start, within.end)? {
             self.stats.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(bytes);
         }
@@ -147,7 +160,13 @@ impl Files {
     /// The whole page from the UFS, cached on the way; concurrent callers
     /// for the same page share one fetch.
     async fn fetch_page(&self, opened: &Opened, key: PageKey) -> Result<Bytes, ReadError> {
-        let cell = self.fetches.lock().unwrap().entry(key.clone()).or_default().clone();
+        let cell = self
+            .fetches
+            .lock()
+            .unwrap()
+            .entry(key.clone())
+            .or_default()
+            .clone();
         let result = cell
             .get_or_try_init(|| async {
                 // A fetch that finished between our miss and this point has
@@ -161,7 +180,9 @@ impl Files {
                 let end = (start + self.page_size).min(opened.file.length);
                 let data = self.ufs.read(&opened.file, start..end).await?;
                 self.stats.ufs_reads.fetch_add(1, Ordering::Relaxed);
-                self.stats.ufs_bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+                self.stats
+                    .ufs_bytes
+                    .fetch_add(data.len() as u64, Ordering::Relaxed);
                 let store = self.store.clone();
                 let (k, d) = (key.clone(), data.clone());
                 if let Err(e) = blocking(move || store.write(&k, &d)).await {
@@ -180,16 +201,43 @@ impl Files {
         result
     }
 
+    /// True if `range` lies within one page (answered in one piece).
+    pub fn within_one_page(&self, range: &Range<u64>) -> bool {
+        range.is_empty() || range.start / self.page_size == (range.end - 1) / self.page_size
+    }
+
+    /// The bytes of `range` when it lies within one page.
+    pub async fn read_small(&self, opened: &Opened, range: Range<u64>) -> Result<Bytes, ReadError> {
+        let Some((index, within)) = self.pages(range).next() else {
+            return Ok(Bytes::new());
+        };
+        let bytes = self.read_page(opened, index, within).await?;
+        self.stats
+            .bytes_served
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        Ok(bytes)
+    }
+
     /// The bytes of `range` of the opened file, page by page, fetched ahead.
-    pub fn stream(self: &Arc<Self>, opened: Opened, range: Range<u64>) -> impl Stream<Item = Result<Bytes, std::io::Error>> + use<> {
+    pub fn stream(
+        self: &Arc<Self>,
+        opened: Opened,
+        range: Range<u64>,
+    ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + use<> {
         let files = self.clone();
         let opened = Arc::new(opened);
         futures::stream::iter(self.pages(range))
             .map(move |(index, within)| {
                 let (files, opened) = (files.clone(), opened.clone());
                 async move {
-                    let bytes = files.read_page(&opened, index, within).await.map_err(std::io::Error::other)?;
-                    files.stats.bytes_served.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    let bytes = files
+                        .read_page(&opened, index, within)
+                        .await
+                        .map_err(std::io::Error::other)?;
+                    files
+                        .stats
+                        .bytes_served
+                        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
                     Ok(bytes)
                 }
             })
@@ -199,7 +247,13 @@ impl Files {
     /// Caches every page of the opened file not cached yet; returns the bytes
     /// fetched from the UFS. Concurrent loads of one file version share the work.
     pub async fn load(&self, opened: &Opened) -> Result<u64, ReadError> {
-        let cell = self.loads.lock().unwrap().entry(opened.key.clone()).or_default().clone();
+        let cell = self
+            .loads
+            .lock()
+            .unwrap()
+            .entry(opened.key.clone())
+            .or_default()
+            .clone();
         let result = cell
             .get_or_try_init(|| async {
                 let mut fetched = 0;
@@ -217,7 +271,10 @@ impl Files {
             .await
             .copied();
         let mut loads = self.loads.lock().unwrap();
-        if loads.get(&opened.key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+        if loads
+            .get(&opened.key)
+            .is_some_and(|c| Arc::ptr_eq(c, &cell))
+        {
             loads.remove(&opened.key);
         }
         result
@@ -232,7 +289,9 @@ impl Files {
 }
 
 /// Runs blocking disk work off the async threads.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> std::io::Result<T> + Send + 'static) -> std::io::Result<T> {
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
     tokio::task::spawn_blocking(work)
         .await
         .map_err(std::io::Error::other)?

@@ -75,30 +75,52 @@ impl From<ReadError> for Failure {
 /// that encoded separators are seen before decoding.
 fn file_path(uri: &Uri, prefix: &str) -> Result<String, Failure> {
     let raw = uri.path().strip_prefix(prefix).unwrap_or("");
-    paths::check(raw).map_err(|why| Failure(StatusCode::BAD_REQUEST, format!("bad path {raw:?}: {why}")))
+    paths::check(raw)
+        .map_err(|why| Failure(StatusCode::BAD_REQUEST, format!("bad path {raw:?}: {why}")))
 }
 
-async fn get_file(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Response, Failure> {
+async fn get_file(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, Failure> {
     let path = file_path(&uri, "/files/")?;
     let opened = state.files.open(&path).await?;
     let length = opened.file.length;
-    let range_header = headers.get(header::RANGE).map(|v| v.to_str().unwrap_or("\u{fffd}"));
-    let wanted = range::parse(range_header, length).map_err(|why| Failure(StatusCode::RANGE_NOT_SATISFIABLE, why))?;
-    let etag = HeaderValue::from_str(&format!("\"{}\"", opened.key.version)).expect("hex is a valid header");
+    let range_header = headers
+        .get(header::RANGE)
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    let wanted = range::parse(range_header, length)
+        .map_err(|why| Failure(StatusCode::RANGE_NOT_SATISFIABLE, why))?;
+    let etag = HeaderValue::from_str(&format!("\"{}\"", opened.key.version))
+        .expect("hex is a valid header");
     let (status, start, end) = match wanted {
         RangeRequest::Whole => (StatusCode::OK, 0, length),
         RangeRequest::Part { start, end } => (StatusCode::PARTIAL_CONTENT, start, end),
         RangeRequest::Unsatisfiable => {
             let mut response = Failure(
                 StatusCode::RANGE_NOT_SATISFIABLE,
-                format!("Range {:?} is outside the file ({length} bytes)", range_header.unwrap_or("")),
+                format!(
+                    "Range {:?} is outside the file ({length} bytes)",
+                    range_header.unwrap_or("")
+                ),
             )
             .into_response();
-            response.headers_mut().insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{length}")).unwrap());
+            response.headers_mut().insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes */{length}")).unwrap(),
+            );
             return Ok(response);
         }
     };
-    let body = Body::from_stream(state.files.stream(opened, start..end));
+    // A range within one page is read before answering: one write for
+    // headers and body, and a failure still gets a proper status. Longer
+    // reads stream, fetching pages ahead.
+    let body = if state.files.within_one_page(&(start..end)) {
+        Body::from(state.files.read_small(&opened, start..end).await?)
+    } else {
+        Body::from_stream(state.files.stream(opened, start..end))
+    };
     let mut response = Response::builder()
         .status(status)
         .header(header::CONTENT_LENGTH, end - start)
@@ -106,7 +128,10 @@ async fn get_file(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -
         .header(header::ETAG, etag)
         .header(header::CONTENT_TYPE, "application/octet-stream");
     if status == StatusCode::PARTIAL_CONTENT {
-        response = response.header(header::CONTENT_RANGE, format!("bytes {start}-{}/{length}", end - 1));
+        response = response.header(
+            header::CONTENT_RANGE,
+            format!("bytes {start}-{}/{length}", end - 1),
+        );
     }
     Ok(response.body(body).expect("valid response"))
 }
@@ -122,7 +147,11 @@ struct FileStatus {
     loaded_bytes: Option<u64>,
 }
 
-fn file_status(files: &Files, opened: &Opened, loaded_bytes: Option<u64>) -> axum::Json<FileStatus> {
+fn file_status(
+    files: &Files,
+    opened: &Opened,
+    loaded_bytes: Option<u64>,
+) -> axum::Json<FileStatus> {
     let cached_bytes = files.cached_bytes(opened);
     axum::Json(FileStatus {
         path: opened.file.path.clone(),
@@ -133,7 +162,10 @@ fn file_status(files: &Files, opened: &Opened, loaded_bytes: Option<u64>) -> axu
     })
 }
 
-async fn status(State(state): State<AppState>, uri: Uri) -> Result<axum::Json<FileStatus>, Failure> {
+async fn status(
+    State(state): State<AppState>,
+    uri: Uri,
+) -> Result<axum::Json<FileStatus>, Failure> {
     let path = file_path(&uri, "/status/")?;
     let opened = state.files.open(&path).await?;
     Ok(file_status(&state.files, &opened, None))
@@ -165,7 +197,10 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, String) {
         None => "none (static membership)".to_owned(),
         Some(rx) => format!("{:?}", *rx.borrow()),
     };
-    (StatusCode::OK, format!("ok\nregistration: {registration}\n"))
+    (
+        StatusCode::OK,
+        format!("ok\nregistration: {registration}\n"),
+    )
 }
 
 async fn metrics(State(state): State<AppState>) -> String {
@@ -173,7 +208,10 @@ async fn metrics(State(state): State<AppState>) -> String {
     if let Some(rx) = &state.registered {
         out.push_str("# HELP azimuth_worker_registered 1 while this worker's membership key is registered in etcd.\n");
         out.push_str("# TYPE azimuth_worker_registered gauge\n");
-        out.push_str(&format!("azimuth_worker_registered {}\n", u8::from(is_registered(&rx.borrow()))));
+        out.push_str(&format!(
+            "azimuth_worker_registered {}\n",
+            u8::from(is_registered(&rx.borrow()))
+        ));
     }
     if let Some(engine) = &state.engine {
         out.push_str(&engine.render_metrics());

@@ -20,11 +20,11 @@ use tokio::sync::watch;
 
 use crate::cache::{DiskPageStore, PageStore};
 use crate::config::{self, ConfigError, SiteConfig};
-use crate::ufs::Ufs;
 use crate::membership::view::now_ms;
 use crate::membership::{EtcdTarget, Ports, Registration, RegistrationState, WorkerRecord};
 use crate::policy::{PolicyEngine, file_watch, published};
 use crate::topology::Layout;
+use crate::ufs::Ufs;
 
 /// How long a graceful stop waits for deregistration before giving up (the
 /// key then expires with its lease).
@@ -49,10 +49,15 @@ impl WorkerPlan {
             .require_cluster_name("a worker must know the cluster it registers in (--cluster)")?
             .to_owned();
         let layout = Layout::resolve(&config)?;
-        let ufs_root = config.routing.ufs_root.as_deref().ok_or(ConfigError::Missing {
-            key: config::UFS_ROOT,
-            why: "a worker serves files from the UFS (--ufs file:///dir or s3://bucket/prefix)".into(),
-        })?;
+        let ufs_root = config
+            .routing
+            .ufs_root
+            .as_deref()
+            .ok_or(ConfigError::Missing {
+                key: config::UFS_ROOT,
+                why: "a worker serves files from the UFS (--ufs file:///dir or s3://bucket/prefix)"
+                    .into(),
+            })?;
         let ufs = Ufs::open(ufs_root).map_err(|e| ConfigError::Value {
             origin: config::Origin::Flag("--ufs / alluxio.dora.client.ufs.root"),
             key: config::UFS_ROOT.into(),
@@ -127,12 +132,19 @@ impl Worker {
                 .join(format!("{cluster}-{id}"))
         });
         let capacity = config.worker.cache_capacity;
-        let store = tokio::task::spawn_blocking(move || DiskPageStore::open(&cache_dir, capacity).map(|s| (s, cache_dir)))
-            .await?;
-        let (store, cache_dir) = store.with_context(|| format!("cannot open the page cache ({})", config::PAGE_STORE_DIRS))?;
+        let store = tokio::task::spawn_blocking(move || {
+            DiskPageStore::open(&cache_dir, capacity).map(|s| (s, cache_dir))
+        })
+        .await?;
+        let (store, cache_dir) = store
+            .with_context(|| format!("cannot open the page cache ({})", config::PAGE_STORE_DIRS))?;
         let store: Arc<dyn PageStore> = Arc::new(store);
         tracing::info!(dir = %cache_dir.display(), capacity, ufs = ufs.url(), "page cache open");
-        let files = Arc::new(files::Files::new(ufs, store.clone(), config.worker.page_size));
+        let files = Arc::new(files::Files::new(
+            ufs,
+            store.clone(),
+            config.worker.page_size,
+        ));
         let record = WorkerRecord {
             id,
             cluster: cluster.clone(),
@@ -184,7 +196,8 @@ impl Worker {
                 loop {
                     tick.tick().await;
                     let used = store.stats().used_bytes;
-                    record_tx.send_if_modified(|r| std::mem::replace(&mut r.used_bytes, used) != used);
+                    record_tx
+                        .send_if_modified(|r| std::mem::replace(&mut r.used_bytes, used) != used);
                 }
             }
         })));
@@ -205,6 +218,11 @@ impl Worker {
             files,
             engine,
             registered,
+        });
+        // Responses go out as a header write then body writes: without
+        // TCP_NODELAY, Nagle holds the body until the client's delayed ACK (40 ms).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
         });
         let server = tokio::spawn(async move {
             axum::serve(listener, app)

@@ -8,7 +8,11 @@ use percent_encoding::percent_decode_str;
 /// UFS-relative path, or says why it is refused.
 pub fn check(raw: &str) -> Result<String, String> {
     let lower = raw.to_ascii_lowercase();
-    for (encoded, what) in [("%2f", "an encoded '/'"), ("%5c", "an encoded '\\'"), ("%00", "a NUL byte")] {
+    for (encoded, what) in [
+        ("%2f", "an encoded '/'"),
+        ("%5c", "an encoded '\\'"),
+        ("%00", "a NUL byte"),
+    ] {
         if lower.contains(encoded) {
             return Err(format!("path contains {what}"));
         }
@@ -46,7 +50,21 @@ mod tests {
     fn plain_paths_pass_and_tricks_are_refused() {
         assert_eq!(check("data/part-0001"), Ok("data/part-0001".into()));
         assert_eq!(check("data/a%20b"), Ok("data/a b".into()));
-        for bad in ["", "../etc/passwd", "a/../../b", "a/./b", "%2e%2e/x", "a%2Fb", "a%5c..", "/etc/passwd", "%2Fetc", "a//b", "a/", "a%00b", "a\\..\\b"] {
+        for bad in [
+            "",
+            "../etc/passwd",
+            "a/../../b",
+            "a/./b",
+            "%2e%2e/x",
+            "a%2Fb",
+            "a%5c..",
+            "/etc/passwd",
+            "%2Fetc",
+            "a//b",
+            "a/",
+            "a%00b",
+            "a\\..\\b",
+        ] {
             assert!(check(bad).is_err(), "{bad:?} must be refused");
         }
     }

@@ -68,7 +68,10 @@ mod tests {
         assert_eq!(parse(Some("bytes=5-"), 10), Ok(Part { start: 5, end: 10 }));
         assert_eq!(parse(Some("bytes=-3"), 10), Ok(Part { start: 7, end: 10 }));
         assert_eq!(parse(Some("bytes=-30"), 10), Ok(Part { start: 0, end: 10 }));
-        assert_eq!(parse(Some("bytes=8-100"), 10), Ok(Part { start: 8, end: 10 }));
+        assert_eq!(
+            parse(Some("bytes=8-100"), 10),
+            Ok(Part { start: 8, end: 10 })
+        );
         assert_eq!(parse(Some("bytes=10-"), 10), Ok(Unsatisfiable));
         assert_eq!(parse(Some("bytes=0-1,4-5"), 10), Ok(Whole));
         assert!(parse(Some("bytes=4-2"), 10).is_err());
