@@ -246,14 +246,7 @@ fn after_an_etcd_restart_workers_reregister_and_no_stale_entry_remains() {
 fn static_membership_lists_workers_from_a_file_without_etcd() {
     let site = Site::new();
     let workers_file = site.write("workers", "");
-    let conf = site.write(
-        "site.properties",
-        &format!(
-            "alluxio.cluster.name=local\nalluxio.worker.membership.manager.type=STATIC\n\
-             alluxio.worker.static.membership.manager.config.file={}\n",
-            workers_file.display()
-        ),
-    );
+    let conf = site.static_cluster(&workers_file);
     let worker = Worker::start(&conf, "w1", &[]);
     std::fs::write(&workers_file, format!("w1 {}\n", worker.address)).unwrap();
     let out = azimuth(&["--conf", conf.to_str().unwrap(), "info", "nodes", "--json"]);

@@ -308,6 +308,19 @@ impl Site {
         )
     }
 
+    /// Writes `site.properties` for cluster `local` with STATIC membership
+    /// listed in `workers`.
+    pub fn static_cluster(&self, workers: &Path) -> PathBuf {
+        self.write(
+            "site.properties",
+            &format!(
+                "alluxio.cluster.name=local\nalluxio.worker.membership.manager.type=STATIC\n\
+                 alluxio.worker.static.membership.manager.config.file={}\n",
+                workers.display()
+            ),
+        )
+    }
+
     /// Writes one site file per cluster, each naming its cluster, turning
     /// multi-cluster on with `topology`, and adding `extra` lines.
     pub fn multi_az_confs(&self, clusters: &[&str], topology: &Path, extra: &str) -> Vec<PathBuf> {

@@ -26,14 +26,7 @@ impl Setup {
         let cache = site.dir.path().join("cache");
         std::fs::create_dir_all(ufs.join("data")).unwrap();
         let workers = site.write("workers", "");
-        let conf = site.write(
-            "site.properties",
-            &format!(
-                "alluxio.cluster.name=local\nalluxio.worker.membership.manager.type=STATIC\n\
-                 alluxio.worker.static.membership.manager.config.file={}\n",
-                workers.display()
-            ),
-        );
+        let conf = site.static_cluster(&workers);
         Setup {
             site,
             ufs,
