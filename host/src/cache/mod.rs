@@ -11,8 +11,8 @@ pub mod page_file;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use lru::LruCache;
@@ -95,15 +95,24 @@ struct PageInfo {
     data_bytes: u64,
 }
 
+/// Page files kept open for reads, like nginx's `open_file_cache`: a hit
+/// then costs no `open`/`close`. Bounded, so the worker stays far from its
+/// descriptor limit.
+const OPEN_FILES: usize = 1024;
+
 struct Index {
     lru: LruCache<PageKey, PageInfo>,
     /// Data bytes per file version, for `/status`.
     files: HashMap<FileKey, u64>,
     used: u64,
+    /// Open page files, most recently read first. An entry is dropped when
+    /// its page is removed or rewritten (a rewrite is a new inode).
+    open: LruCache<PageKey, Arc<std::fs::File>>,
 }
 
 impl Index {
     fn remove(&mut self, key: &PageKey) -> Option<PageInfo> {
+        self.open.pop(key);
         let info = self.lru.pop(key)?;
         self.used -= info.disk_bytes;
         if let Some(bytes) = self.files.get_mut(&key.file) {
@@ -190,6 +199,7 @@ impl DiskPageStore {
             lru: LruCache::unbounded(),
             files: HashMap::new(),
             used: 0,
+            open: LruCache::new(std::num::NonZeroUsize::new(OPEN_FILES).unwrap()),
         };
         for (_, key, info) in found {
             index.used += info.disk_bytes;
@@ -255,15 +265,35 @@ fn remove_if_exists(path: &Path) -> std::io::Result<()> {
 
 impl PageStore for DiskPageStore {
     fn read(&self, key: &PageKey, start: usize, end: usize) -> std::io::Result<Option<Bytes>> {
-        if self.lock().lru.get(key).is_none() {
-            return Ok(None);
-        }
-        match page_file::read_range(&self.page_path(key), start, end) {
+        let (open, data_len) = {
+            let mut index = self.lock();
+            let Some(info) = index.lru.get(key) else {
+                return Ok(None);
+            };
+            let data_len = info.data_bytes as usize;
+            (index.open.get(key).cloned(), data_len)
+        };
+        let file = match open {
+            Some(file) => file,
+            None => match std::fs::File::open(self.page_path(key)) {
+                Ok(file) => {
+                    let file = Arc::new(file);
+                    let mut index = self.lock();
+                    // Only keep it if the page was not removed meanwhile.
+                    if index.lru.contains(key) {
+                        index.open.put(key.clone(), file.clone());
+                    }
+                    file
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    self.lock().remove(key);
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        match page_file::read_range(&file, data_len, start, end) {
             Ok(bytes) => Ok(Some(bytes)),
-            Err(PageReadError::Missing) => {
-                self.lock().remove(key);
-                Ok(None)
-            }
             Err(PageReadError::Corrupt(why)) => {
                 tracing::warn!(page = %self.page_path(key).display(), %why, "dropping a corrupt cached page");
                 self.checksum_failures.fetch_add(1, Ordering::Relaxed);

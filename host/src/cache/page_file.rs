@@ -35,9 +35,6 @@ const FIXED: usize = 32;
 /// Why a page file could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum PageReadError {
-    /// The file is gone (evicted or freed meanwhile).
-    #[error("page file missing")]
-    Missing,
     /// A checksum or the header does not hold: the page must not be served.
     #[error("page file corrupt: {0}")]
     Corrupt(String),
@@ -200,35 +197,48 @@ pub fn read_header(file: &File) -> Result<Header, PageReadError> {
     parse_header(file, &first)
 }
 
-/// Reads bytes `start..end` of the page's data, verifying every block they
-/// touch. `end` is clamped to the data length.
-pub fn read_range(path: &Path, start: usize, end: usize) -> Result<Bytes, PageReadError> {
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(PageReadError::Missing),
-        Err(e) => return Err(e.into()),
-    };
-    let first = pread(&file, FIRST_READ, 0)?;
-    let header = parse_header(&file, &first)?;
-    let end = end.min(header.data_len);
+/// The header length of a page holding `data_len` bytes.
+pub fn header_len(data_len: usize) -> usize {
+    FIXED + 4 * data_len.div_ceil(BLOCK_SIZE)
+}
+
+/// Reads bytes `start..end` of the data of a page holding `data_len` bytes
+/// (as the index recorded it), verifying every block they touch. `end` is
+/// clamped to the data length. When the blocks lie near the start of the
+/// file, header and data come in one `pread`.
+pub fn read_range(
+    file: &File,
+    data_len: usize,
+    start: usize,
+    end: usize,
+) -> Result<Bytes, PageReadError> {
+    let header_len = header_len(data_len);
+    let end = end.min(data_len);
     if start >= end {
         return Ok(Bytes::new());
     }
     let first_block = start / BLOCK_SIZE;
     let last_block = (end - 1) / BLOCK_SIZE;
     let from = first_block * BLOCK_SIZE;
-    let to = ((last_block + 1) * BLOCK_SIZE).min(header.data_len);
-    let (data_from, data_to) = (header.header_len + from, header.header_len + to);
-    // The blocks may already be in the first read (small pages).
-    let blocks = if data_to <= first.len() {
-        first.freeze().slice(data_from..data_to)
-    } else {
-        let buf = pread(&file, to - from, data_from as u64)?;
-        if buf.len() < to - from {
+    let to = ((last_block + 1) * BLOCK_SIZE).min(data_len);
+    let (data_from, data_to) = (header_len + from, header_len + to);
+    let (header, blocks) = if data_from <= FIRST_READ {
+        let all = pread(file, data_to, 0)?;
+        let header = parse_header(file, &all)?;
+        if all.len() < data_to {
             return Err(PageReadError::Corrupt("truncated".into()));
         }
-        buf.freeze()
+        (header, all.freeze().slice(data_from..))
+    } else {
+        let head = pread(file, header_len, 0)?;
+        let header = parse_header(file, &head)?;
+        (header, pread(file, to - from, data_from as u64)?.freeze())
     };
+    if header.data_len != data_len || blocks.len() < to - from {
+        return Err(PageReadError::Corrupt(
+            "truncated or not the page indexed".into(),
+        ));
+    }
     for (i, block) in blocks.chunks(BLOCK_SIZE).enumerate() {
         if crc32fast::hash(block) != header.crcs[first_block + i] {
             return Err(PageReadError::Corrupt(format!(
@@ -261,7 +271,7 @@ mod tests {
             (8192, 12288),
             (100, 99_999),
         ] {
-            let got = read_range(&path, a, b).unwrap();
+            let got = read_range(&File::open(&path).unwrap(), data.len(), a, b).unwrap();
             assert_eq!(&got[..], &data[a..b.min(data.len())], "range {a}..{b}");
         }
     }
@@ -279,15 +289,23 @@ mod tests {
         };
         flip(disk_len - 1);
         // A read of the other block still succeeds: only touched blocks are checked.
-        assert_eq!(&read_range(&path, 0, 10).unwrap()[..], &data[..10]);
+        assert_eq!(
+            &read_range(&File::open(&path).unwrap(), data.len(), 0, 10).unwrap()[..],
+            &data[..10]
+        );
         assert!(matches!(
-            read_range(&path, BLOCK_SIZE, 2 * BLOCK_SIZE),
+            read_range(
+                &File::open(&path).unwrap(),
+                data.len(),
+                BLOCK_SIZE,
+                2 * BLOCK_SIZE
+            ),
             Err(PageReadError::Corrupt(_))
         ));
         write(&path, &data).unwrap();
         flip(33);
         assert!(matches!(
-            read_range(&path, 0, 10),
+            read_range(&File::open(&path).unwrap(), data.len(), 0, 10),
             Err(PageReadError::Corrupt(_))
         ));
     }
@@ -301,7 +319,7 @@ mod tests {
         let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
         file.set_len(len - 100).unwrap();
         assert!(matches!(
-            read_range(&path, 0, 2 * BLOCK_SIZE),
+            read_range(&File::open(&path).unwrap(), data.len(), 0, 2 * BLOCK_SIZE),
             Err(PageReadError::Corrupt(_))
         ));
     }
