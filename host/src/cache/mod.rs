@@ -97,8 +97,8 @@ struct PageInfo {
 
 /// Page files kept open for reads, like nginx's `open_file_cache`: a hit
 /// then costs no `open`/`close`. Bounded, so the worker stays far from its
-/// descriptor limit.
-const OPEN_FILES: usize = 1024;
+/// descriptor limit (which `azimuth worker` raises to the hard limit).
+const OPEN_FILES: usize = 512;
 
 struct Index {
     lru: LruCache<PageKey, PageInfo>,

@@ -99,6 +99,7 @@ impl Worker {
     /// Binds the listener, starts the policy engine (if a policy is
     /// configured), serves, and registers. Must run inside a tokio runtime.
     pub async fn start(plan: WorkerPlan) -> anyhow::Result<Self> {
+        raise_open_file_limit();
         let WorkerPlan {
             config,
             cluster,
@@ -296,6 +297,25 @@ fn start_policy(
 /// Whether the registration is current, for health and metrics.
 fn is_registered(state: &RegistrationState) -> bool {
     matches!(state, RegistrationState::Registered { .. })
+}
+
+/// Raises the soft limit on open files to the hard limit: a worker holds
+/// client connections and open page files (the soft limit is often 1024).
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to an rlimit.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                tracing::warn!("could not raise the open-file limit");
+            }
+        }
+    }
 }
 
 fn hostname() -> String {
