@@ -22,6 +22,13 @@ pub enum UfsError {
     /// The file changed while it was being read.
     #[error("{path}: the file changed in the UFS while it was read")]
     Changed { path: String },
+    /// The local UFS directory could not be read.
+    #[error("UFS read of {path} failed: {source}")]
+    Local {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// The store failed.
     #[error("UFS read of {path} failed: {source}")]
     Store {
@@ -117,12 +124,9 @@ impl Ufs {
     /// The current version of `path`, or `None` if there is no such file.
     pub async fn head(&self, path: &str) -> Result<Option<UfsFile>, UfsError> {
         if let Some(root) = &self.local_root {
-            return local_head(root, path).map_err(|source| UfsError::Store {
+            return local_head(root, path).map_err(|source| UfsError::Local {
                 path: path.to_owned(),
-                source: object_store::Error::Generic {
-                    store: "LocalFileSystem",
-                    source: Box::new(source),
-                },
+                source,
             });
         }
         match self.store.head(&self.location(path)).await {

@@ -9,7 +9,7 @@
 
 pub mod page_file;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -100,10 +100,20 @@ struct PageInfo {
 /// descriptor limit (which `azimuth worker` raises to the hard limit).
 const OPEN_FILES: usize = 512;
 
+/// What is cached of one file version.
+#[derive(Default)]
+struct Cached {
+    /// Data bytes, for `/status`.
+    bytes: u64,
+    /// Page indices.
+    pages: BTreeSet<u64>,
+}
+
 struct Index {
     lru: LruCache<PageKey, PageInfo>,
-    /// Data bytes per file version, for `/status`.
-    files: HashMap<FileKey, u64>,
+    /// Per path digest, per version: what is cached. Lets every read ask
+    /// "other versions?" in O(1) and removals find their pages directly.
+    files: HashMap<String, HashMap<String, Cached>>,
     used: u64,
     /// Open page files, most recently read first. An entry is dropped when
     /// its page is removed or rewritten (a rewrite is a new inode).
@@ -111,17 +121,57 @@ struct Index {
 }
 
 impl Index {
+    fn add(&mut self, key: PageKey, info: PageInfo) {
+        self.remove(&key);
+        self.used += info.disk_bytes;
+        let cached = self
+            .files
+            .entry(key.file.path.clone())
+            .or_default()
+            .entry(key.file.version.clone())
+            .or_default();
+        cached.bytes += info.data_bytes;
+        cached.pages.insert(key.index);
+        self.lru.put(key, info);
+    }
+
     fn remove(&mut self, key: &PageKey) -> Option<PageInfo> {
         self.open.pop(key);
         let info = self.lru.pop(key)?;
         self.used -= info.disk_bytes;
-        if let Some(bytes) = self.files.get_mut(&key.file) {
-            *bytes -= info.data_bytes;
-            if *bytes == 0 {
-                self.files.remove(&key.file);
+        if let Some(versions) = self.files.get_mut(&key.file.path) {
+            if let Some(cached) = versions.get_mut(&key.file.version) {
+                cached.bytes -= info.data_bytes;
+                cached.pages.remove(&key.index);
+                if cached.pages.is_empty() {
+                    versions.remove(&key.file.version);
+                }
+            }
+            if versions.is_empty() {
+                self.files.remove(&key.file.path);
             }
         }
         Some(info)
+    }
+
+    /// The pages of `path` whose version is not `keep`.
+    fn pages_of(&self, path: &str, keep: Option<&str>) -> Vec<PageKey> {
+        let Some(versions) = self.files.get(path) else {
+            return Vec::new();
+        };
+        versions
+            .iter()
+            .filter(|(version, _)| Some(version.as_str()) != keep)
+            .flat_map(|(version, cached)| {
+                cached.pages.iter().map(|&index| PageKey {
+                    file: FileKey {
+                        path: path.to_owned(),
+                        version: version.clone(),
+                    },
+                    index,
+                })
+            })
+            .collect()
     }
 }
 
@@ -202,9 +252,7 @@ impl DiskPageStore {
             open: LruCache::new(std::num::NonZeroUsize::new(OPEN_FILES).unwrap()),
         };
         for (_, key, info) in found {
-            index.used += info.disk_bytes;
-            *index.files.entry(key.file.clone()).or_default() += info.data_bytes;
-            index.lru.put(key, info);
+            index.add(key, info);
         }
         let store = Self {
             dir: dir.to_owned(),
@@ -306,7 +354,7 @@ impl PageStore for DiskPageStore {
     }
 
     fn write(&self, key: &PageKey, data: &[u8]) -> std::io::Result<()> {
-        let disk_bytes = page_file::encode(data).len() as u64;
+        let disk_bytes = (page_file::header_len(data.len()) + data.len()) as u64;
         if disk_bytes > self.capacity {
             return Ok(());
         }
@@ -317,13 +365,7 @@ impl PageStore for DiskPageStore {
             disk_bytes,
             data_bytes: data.len() as u64,
         };
-        {
-            let mut index = self.lock();
-            index.remove(key);
-            index.used += disk_bytes;
-            *index.files.entry(key.file.clone()).or_default() += info.data_bytes;
-            index.lru.put(key.clone(), info);
-        }
+        self.lock().add(key.clone(), info);
         // Concurrent writers may together have gone over: settle.
         self.evict_to(self.capacity)
     }
@@ -333,18 +375,17 @@ impl PageStore for DiskPageStore {
     }
 
     fn cached_bytes(&self, file: &FileKey) -> u64 {
-        self.lock().files.get(file).copied().unwrap_or(0)
+        self.lock()
+            .files
+            .get(&file.path)
+            .and_then(|versions| versions.get(&file.version))
+            .map_or(0, |cached| cached.bytes)
     }
 
     fn remove_path(&self, path: &str) -> std::io::Result<u64> {
         let freed = {
             let mut index = self.lock();
-            let keys: Vec<PageKey> = index
-                .lru
-                .iter()
-                .filter(|(k, _)| k.file.path == path)
-                .map(|(k, _)| k.clone())
-                .collect();
+            let keys = index.pages_of(path, None);
             keys.iter()
                 .filter_map(|k| index.remove(k))
                 .map(|i| i.data_bytes)
@@ -359,26 +400,14 @@ impl PageStore for DiskPageStore {
     fn has_other_versions(&self, file: &FileKey) -> bool {
         self.lock()
             .files
-            .keys()
-            .any(|f| f.path == file.path && f.version != file.version)
+            .get(&file.path)
+            .is_some_and(|versions| versions.keys().any(|v| *v != file.version))
     }
 
     fn remove_other_versions(&self, file: &FileKey) -> std::io::Result<()> {
         let stale: Vec<PageKey> = {
             let mut index = self.lock();
-            if !index
-                .files
-                .keys()
-                .any(|f| f.path == file.path && f.version != file.version)
-            {
-                return Ok(());
-            }
-            let keys: Vec<PageKey> = index
-                .lru
-                .iter()
-                .filter(|(k, _)| k.file.path == file.path && k.file.version != file.version)
-                .map(|(k, _)| k.clone())
-                .collect();
+            let keys = index.pages_of(&file.path, Some(&file.version));
             for key in &keys {
                 index.remove(key);
             }

@@ -185,6 +185,9 @@ pub enum ConfigError {
     /// A key that must be set is missing.
     #[error("{key} is not set: {why}")]
     Missing { key: &'static str, why: String },
+    /// The UFS named by `alluxio.dora.client.ufs.root` (or `--ufs`) is unusable.
+    #[error("{UFS_ROOT}: {0}")]
+    Ufs(#[from] crate::ufs::UfsError),
     /// Policy engine limits that cannot work (the message names the key).
     #[error(transparent)]
     Policy(#[from] crate::policy::engine::ConfigError),
@@ -324,16 +327,14 @@ impl RawSettings {
             tracing::info!(key, origin = %entry.origin, "ignoring a key Azimuth does not use");
         }
         let s = &self;
-        let membership = match s.string(MEMBERSHIP_TYPE)?.as_deref() {
+        let membership = match s.string(MEMBERSHIP_TYPE).as_deref() {
             None => MembershipType::Etcd,
             Some(v) if v.eq_ignore_ascii_case("ETCD") => MembershipType::Etcd,
             Some(v) if v.eq_ignore_ascii_case("STATIC") => MembershipType::Static {
-                file: s
-                    .path(STATIC_MEMBERSHIP_FILE)?
-                    .ok_or(ConfigError::Missing {
-                        key: STATIC_MEMBERSHIP_FILE,
-                        why: format!("{MEMBERSHIP_TYPE}=STATIC needs the file listing the workers"),
-                    })?,
+                file: s.path(STATIC_MEMBERSHIP_FILE).ok_or(ConfigError::Missing {
+                    key: STATIC_MEMBERSHIP_FILE,
+                    why: format!("{MEMBERSHIP_TYPE}=STATIC needs the file listing the workers"),
+                })?,
             },
             Some(_) => return Err(s.bad(MEMBERSHIP_TYPE, "expected ETCD or STATIC")),
         };
@@ -355,7 +356,7 @@ impl RawSettings {
                 .map(|e| values::parse_endpoint(e).map_err(|why| s.bad(ETCD_ENDPOINTS, &why)))
                 .collect::<Result<_, _>>()?,
         };
-        let etcd_credentials = match (s.string(ETCD_USERNAME)?, s.string(ETCD_PASSWORD)?) {
+        let etcd_credentials = match (s.string(ETCD_USERNAME), s.string(ETCD_PASSWORD)) {
             (Some(user), Some(password)) => Some((user, password)),
             (None, None) => None,
             (Some(_), None) => {
@@ -398,8 +399,8 @@ impl RawSettings {
         };
         engine.validate()?;
         let policy = PolicySettings {
-            path: s.path(POLICY_PATH)?,
-            name: s.string(POLICY_NAME)?,
+            path: s.path(POLICY_PATH),
+            name: s.string(POLICY_NAME),
             engine,
         };
         if let (Some(_), Some(_)) = (&policy.path, &policy.name) {
@@ -411,14 +412,14 @@ impl RawSettings {
         if let Some(name) = &policy.name {
             crate::membership::keys::check_name(name).map_err(|why| s.bad(POLICY_NAME, &why))?;
         }
-        let cluster_name = s.string(CLUSTER_NAME)?;
+        let cluster_name = s.string(CLUSTER_NAME);
         if let Some(name) = &cluster_name {
             crate::membership::keys::check_name(name).map_err(|why| s.bad(CLUSTER_NAME, &why))?;
         }
         let multi_cluster = s
             .parsed(MULTI_CLUSTER_ENABLED, values::parse_bool)?
             .unwrap_or(false);
-        let topology_path = s.path(MULTI_CLUSTER_CONFIG_PATH)?;
+        let topology_path = s.path(MULTI_CLUSTER_CONFIG_PATH);
         if multi_cluster && topology_path.is_none() {
             return Err(ConfigError::Missing {
                 key: MULTI_CLUSTER_CONFIG_PATH,
@@ -444,17 +445,17 @@ impl RawSettings {
                     .parsed(PASSIVE_CACHE, values::parse_bool)?
                     .unwrap_or(false),
                 ufs_fallback: s.parsed(UFS_FALLBACK, values::parse_bool)?.unwrap_or(true),
-                ufs_root: s.string(UFS_ROOT)?,
+                ufs_root: s.string(UFS_ROOT),
             },
             policy,
             worker: WorkerSettings {
-                id: s.string(WORKER_ID)?,
-                zone: s.string(WORKER_ZONE)?,
+                id: s.string(WORKER_ID),
+                zone: s.string(WORKER_ZONE),
                 listen: s
-                    .string(WORKER_LISTEN)?
+                    .string(WORKER_LISTEN)
                     .unwrap_or_else(|| "127.0.0.1:0".into()),
-                host: s.string(WORKER_HOST)?,
-                cache_dir: match s.path(PAGE_STORE_DIRS)? {
+                host: s.string(WORKER_HOST),
+                cache_dir: match s.path(PAGE_STORE_DIRS) {
                     Some(dir) if dir.to_string_lossy().contains(',') => {
                         return Err(s.bad(
                             PAGE_STORE_DIRS,
@@ -490,26 +491,22 @@ impl RawSettings {
     }
 
     /// A non-empty string value; an empty value counts as unset.
-    fn string(&self, key: &str) -> Result<Option<String>, ConfigError> {
-        Ok(self
-            .entries
+    fn string(&self, key: &str) -> Option<String> {
+        self.entries
             .get(key)
             .map(|e| e.value.trim().to_owned())
-            .filter(|v| !v.is_empty()))
+            .filter(|v| !v.is_empty())
     }
 
     /// A path, relative paths taken from the site file's directory when set there.
-    fn path(&self, key: &str) -> Result<Option<PathBuf>, ConfigError> {
-        let Some(value) = self.string(key)? else {
-            return Ok(None);
-        };
-        let path = PathBuf::from(value);
-        Ok(Some(match &self.entries[key].origin {
+    fn path(&self, key: &str) -> Option<PathBuf> {
+        let path = PathBuf::from(self.string(key)?);
+        Some(match &self.entries[key].origin {
             Origin::File { path: conf, .. } if path.is_relative() => {
                 conf.parent().unwrap_or(Path::new(".")).join(path)
             }
             _ => path,
-        }))
+        })
     }
 
     fn parsed<T>(
@@ -517,7 +514,7 @@ impl RawSettings {
         key: &str,
         parse: impl Fn(&str) -> Result<T, String>,
     ) -> Result<Option<T>, ConfigError> {
-        match self.string(key)? {
+        match self.string(key) {
             None => Ok(None),
             Some(value) => parse(&value).map(Some).map_err(|why| self.bad(key, &why)),
         }

@@ -66,14 +66,6 @@ impl MembershipView {
         self.groups.iter().flat_map(|g| g.workers.values())
     }
 
-    /// The workers of one cluster.
-    pub fn cluster_workers<'a>(
-        &'a self,
-        cluster: &'a str,
-    ) -> impl Iterator<Item = &'a WorkerRecord> {
-        self.workers().filter(move |w| w.cluster == cluster)
-    }
-
     /// True once no group is still connecting.
     pub fn settled(&self) -> bool {
         self.groups

@@ -155,24 +155,19 @@ async fn watch_round(
     });
     backoff.reset();
 
-    let options = |_: &str| {
+    let options = || {
         Some(
             WatchOptions::new()
                 .with_prefix()
                 .with_start_revision(revision + 1),
         )
     };
-    let mut stream = match timed(
-        "watch",
-        client.watch(prefixes[0].as_str(), options(&prefixes[0])),
-    )
-    .await
-    {
+    let mut stream = match timed("watch", client.watch(prefixes[0].as_str(), options())).await {
         Ok(stream) => stream,
         Err(e) => return e,
     };
     for prefix in &prefixes[1..] {
-        if let Err(e) = timed("watch", stream.watch(prefix.as_str(), options(prefix))).await {
+        if let Err(e) = timed("watch", stream.watch(prefix.as_str(), options())).await {
             return e;
         }
     }

@@ -58,12 +58,7 @@ impl WorkerPlan {
                 why: "a worker serves files from the UFS (--ufs file:///dir or s3://bucket/prefix)"
                     .into(),
             })?;
-        let ufs = Ufs::open(ufs_root).map_err(|e| ConfigError::Value {
-            origin: config::Origin::Flag("--ufs / alluxio.dora.client.ufs.root"),
-            key: config::UFS_ROOT.into(),
-            value: ufs_root.into(),
-            why: e.to_string(),
-        })?;
+        let ufs = Ufs::open(ufs_root)?;
         Ok(Self {
             config,
             cluster,
