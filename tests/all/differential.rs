@@ -1,12 +1,12 @@
 //! The default policy as Wasm (through the engine) and the same crate built
 //! natively must agree on every decision.
 
-use azimuth::policy::{CacheState, Candidate, Failure, FailureKind, NextStep, Request, Source};
+use azimuth::policy::{Candidate, Failure, FailureKind, NextStep, Request, Source};
 use azimuth_policy_default as native;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::native_types::to_native;
+use crate::native_types::{CACHE_STATES, to_native};
 use crate::support::engine;
 
 fn random_read(rng: &mut StdRng) -> (Request, Vec<Candidate>) {
@@ -30,12 +30,7 @@ fn random_read(rng: &mut StdRng) -> (Request, Vec<Candidate>) {
             Candidate {
                 local: cluster == 0,
                 cluster,
-                cache: [
-                    CacheState::Unknown,
-                    CacheState::None,
-                    CacheState::Partial,
-                    CacheState::Full,
-                ][rng.random_range(0..4)],
+                cache: CACHE_STATES[rng.random_range(0..4)],
                 cached_bytes: rng.random_range(0..1 << 30),
                 healthy: rng.random_bool(0.8),
                 rtt_us: rng.random_range(0..5000),

@@ -6,6 +6,7 @@ mod native_types;
 mod processes;
 mod support;
 
+mod abi_fidelity;
 mod differential;
 mod embedded_default;
 mod hot_swap;

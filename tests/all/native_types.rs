@@ -5,6 +5,15 @@
 use azimuth::policy::{CacheState, Candidate, Request};
 use azimuth_policy_default as native;
 
+/// Every cache state, for tests that draw one at random.
+#[allow(dead_code)] // the decision bench shares this file and does not use it
+pub const CACHE_STATES: [CacheState; 4] = [
+    CacheState::Unknown,
+    CacheState::None,
+    CacheState::Partial,
+    CacheState::Full,
+];
+
 /// The same request and candidates, as the native policy takes them.
 pub fn to_native(
     request: &Request,

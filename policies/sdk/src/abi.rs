@@ -1,0 +1,371 @@
+//! The canonical-ABI glue between the host and a policy's two functions,
+//! written by hand instead of by wit-bindgen's `export!`. `rank` runs on every
+//! read, and two things wit-bindgen does cost more than the decision itself:
+//!
+//! - it copies the candidate list into a new `Vec`, field by field, then frees
+//!   the host's copy. Here the policy gets the host's list in place (checked,
+//!   then borrowed as `&[Candidate]`, which has the same layout).
+//! - it hands the answer's list to the host in a fresh allocation, so `rank`
+//!   gets a post-return function that frees it, and the host enters the guest
+//!   a third time per decision. Here the list is copied into a buffer the SDK
+//!   keeps and reuses; it stays valid until the next call, after the host has
+//!   read it, so there is nothing to free and no post-return.
+//!
+//! wit-bindgen still generates the component-type section that describes the
+//! world; `wit-component` checks these exports against it, and the host's
+//! differential test checks the bytes land where each side expects.
+//!
+//! Layouts below follow the canonical ABI for the WIT types: a record is laid
+//! out like a `#[repr(C)]` struct of its fields, an `option<T>` or variant
+//! like a struct of a one-byte tag and the payload.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::UnsafeCell;
+
+use crate::{CacheState, Candidate, Failure, FailureKind, NextStep, Plan, Request, Source};
+
+/// `option<u64>` in memory.
+#[repr(C)]
+struct OptU64 {
+    is_some: u8,
+    value: u64,
+}
+
+/// `option<u32>` in memory.
+#[repr(C)]
+struct OptU32 {
+    is_some: u8,
+    value: u32,
+}
+
+/// `request` in memory.
+#[repr(C)]
+struct RawRequest {
+    prefer_cached_replicas: u8,
+    passive_cache: u8,
+    ufs_fallback: u8,
+    file_length: OptU64,
+    offset: u64,
+    length: OptU64,
+    attempt: u32,
+    seed: u64,
+}
+
+/// `list<candidate>` in memory.
+#[repr(C)]
+struct RawList {
+    ptr: *mut u8,
+    len: usize,
+}
+
+/// `source` in memory.
+#[repr(C)]
+struct RawSource {
+    tag: u8,
+    worker: u32,
+}
+
+/// `failure` in memory.
+#[repr(C)]
+struct RawFailure {
+    source: RawSource,
+    kind: u8,
+    retries: u32,
+    delivered: u64,
+}
+
+/// `failover`'s parameters, which the host passes in memory (they flatten to
+/// more than 16 values).
+#[repr(C)]
+pub struct FailoverArgs {
+    request: RawRequest,
+    candidates: RawList,
+    failure: RawFailure,
+}
+
+/// `plan` in memory: `rank`'s answer.
+#[repr(C)]
+pub struct RawPlan {
+    workers: *const u32,
+    workers_len: usize,
+    then_ufs: u8,
+    passive_cache_to: OptU32,
+}
+
+/// `next-step` in memory: `failover`'s answer.
+#[repr(C)]
+pub struct RawNextStep {
+    tag: u8,
+    retry_after_ms: u32,
+}
+
+// The offsets the canonical ABI gives these types on wasm32.
+#[cfg(target_arch = "wasm32")]
+const _: () = {
+    use std::mem::offset_of;
+    assert!(size_of::<RawRequest>() == 64 && offset_of!(RawRequest, file_length) == 8);
+    assert!(offset_of!(RawRequest, length) == 32 && offset_of!(RawRequest, seed) == 56);
+    assert!(offset_of!(FailoverArgs, candidates) == 64 && offset_of!(FailoverArgs, failure) == 72);
+    assert!(size_of::<FailoverArgs>() == 96 && offset_of!(RawFailure, delivered) == 16);
+    assert!(size_of::<RawPlan>() == 20 && offset_of!(RawPlan, passive_cache_to) == 12);
+    assert!(size_of::<RawNextStep>() == 8);
+};
+
+/// A static only ever touched by the one thread a Wasm instance runs on.
+struct Local<T>(UnsafeCell<T>);
+
+// SAFETY: the glue is only compiled into single-threaded Wasm policies.
+unsafe impl<T> Sync for Local<T> {}
+
+/// Where `rank`'s answer is handed to the host: the plan and its list of
+/// workers, grown as needed and reused by every call. Kept out of the global
+/// allocator so the scratch arena can rewind between calls.
+struct Answer {
+    plan: RawPlan,
+    workers: *mut u32,
+    capacity: usize,
+}
+
+static ANSWER: Local<Answer> = Local(UnsafeCell::new(Answer {
+    plan: RawPlan {
+        workers: std::ptr::null(),
+        workers_len: 0,
+        then_ufs: 0,
+        passive_cache_to: OptU32 {
+            is_some: 0,
+            value: 0,
+        },
+    },
+    workers: std::ptr::null_mut(),
+    capacity: 0,
+}));
+
+static STEP: Local<RawNextStep> = Local(UnsafeCell::new(RawNextStep {
+    tag: 0,
+    retry_after_ms: 0,
+}));
+
+/// Stops the call: the host sees a trap and falls back to its default.
+fn trap() -> ! {
+    #[cfg(target_arch = "wasm32")]
+    core::arch::wasm32::unreachable();
+    #[cfg(not(target_arch = "wasm32"))]
+    unreachable!("the ABI glue only runs in Wasm");
+}
+
+/// A lowered `bool` (the canonical ABI reads any non-zero value as true).
+fn flag(value: u32) -> bool {
+    value != 0
+}
+
+fn option(is_some: u32, value: u64) -> Option<u64> {
+    (is_some != 0).then_some(value)
+}
+
+/// Borrows the host's candidate list in place.
+///
+/// # Safety
+/// `ptr` points to `len` candidates the host wrote into memory this instance
+/// owns, aligned to 8.
+unsafe fn candidates<'a>(ptr: *mut u8, len: usize) -> &'a [Candidate] {
+    if len == 0 {
+        return &[];
+    }
+    // Make every byte a valid Rust value before it is read as one: booleans
+    // become 0 or 1 (as the canonical ABI reads them), a cache state out of
+    // range is a broken host and stops the call.
+    for i in 0..len {
+        // SAFETY: within the list, as the caller promises.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(ptr.add(i * 16), 16) };
+        if bytes[13] > CacheState::Full as u8 {
+            trap();
+        }
+        bytes[14] = u8::from(bytes[14] != 0);
+        bytes[15] = u8::from(bytes[15] != 0);
+    }
+    // SAFETY: same layout (`Candidate` is `repr(C)`, checked above to hold
+    // only valid values), aligned, and the list lives until we free it.
+    unsafe { std::slice::from_raw_parts(ptr.cast::<Candidate>(), len) }
+}
+
+/// Frees the candidate list: the callee owns its parameters' memory.
+///
+/// # Safety
+/// The list came from `cabi_realloc` with this length and is no longer used.
+unsafe fn free_candidates(ptr: *mut u8, len: usize) {
+    if len > 0 {
+        // SAFETY: allocated by `realloc` below with this size and alignment.
+        unsafe { std::alloc::dealloc(ptr, Layout::from_size_align_unchecked(len * 16, 8)) }
+    }
+}
+
+/// The body of `rank`'s export, its parameters flattened as the canonical
+/// ABI passes them.
+///
+/// # Safety
+/// Only called by the host, through the export `policy!` declares.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn rank(
+    rank: fn(&Request, &[Candidate]) -> Plan,
+    prefer_cached_replicas: u32,
+    passive_cache: u32,
+    ufs_fallback: u32,
+    file_length_is_some: u32,
+    file_length: u64,
+    offset: u64,
+    length_is_some: u32,
+    length: u64,
+    attempt: u32,
+    seed: u64,
+    candidates_ptr: *mut u8,
+    candidates_len: usize,
+) -> *const RawPlan {
+    let request = Request {
+        prefer_cached_replicas: flag(prefer_cached_replicas),
+        passive_cache: flag(passive_cache),
+        ufs_fallback: flag(ufs_fallback),
+        file_length: option(file_length_is_some, file_length),
+        offset,
+        length: option(length_is_some, length),
+        attempt,
+        seed,
+    };
+    // SAFETY: the host passed this list.
+    let plan = rank(&request, unsafe {
+        candidates(candidates_ptr, candidates_len)
+    });
+    // SAFETY: the borrow ended with the call above.
+    unsafe { free_candidates(candidates_ptr, candidates_len) };
+    // SAFETY: single-threaded, and the host has finished reading the last
+    // answer before it calls again.
+    let answer = unsafe { &mut *ANSWER.0.get() };
+    let n = plan.workers.len();
+    if n > answer.capacity {
+        let layout = |n: usize| Layout::array::<u32>(n).unwrap_or_else(|_| trap());
+        let capacity = n.next_power_of_two();
+        let grown = if answer.capacity == 0 {
+            // SAFETY: non-zero size.
+            unsafe { System.alloc(layout(capacity)) }
+        } else {
+            // SAFETY: allocated here with this layout.
+            unsafe {
+                System.realloc(
+                    answer.workers.cast(),
+                    layout(answer.capacity),
+                    layout(capacity).size(),
+                )
+            }
+        };
+        if grown.is_null() {
+            trap();
+        }
+        answer.workers = grown.cast();
+        answer.capacity = capacity;
+    }
+    // A plain loop: `copy_nonoverlapping` becomes `memory.copy`, which
+    // wasmtime runs as a call into the host, dearer than a few stores.
+    for (i, &worker) in plan.workers.iter().enumerate() {
+        // SAFETY: the buffer holds at least `n` items.
+        unsafe { answer.workers.add(i).write(worker) };
+    }
+    answer.plan = RawPlan {
+        workers: answer.workers,
+        workers_len: n,
+        then_ufs: u8::from(plan.then_ufs),
+        passive_cache_to: OptU32 {
+            is_some: u8::from(plan.passive_cache_to.is_some()),
+            value: plan.passive_cache_to.unwrap_or(0),
+        },
+    };
+    &answer.plan
+}
+
+/// The body of `failover`'s export.
+///
+/// # Safety
+/// Only called by the host, through the export `policy!` declares; `args`
+/// came from `cabi_realloc`.
+pub unsafe fn failover(
+    failover: fn(&Request, &[Candidate], &Failure) -> NextStep,
+    args: *mut FailoverArgs,
+) -> *const RawNextStep {
+    // SAFETY: the host wrote the arguments there.
+    let raw = unsafe { &*args };
+    let r = &raw.request;
+    let request = Request {
+        prefer_cached_replicas: r.prefer_cached_replicas != 0,
+        passive_cache: r.passive_cache != 0,
+        ufs_fallback: r.ufs_fallback != 0,
+        file_length: (r.file_length.is_some != 0).then_some(r.file_length.value),
+        offset: r.offset,
+        length: (r.length.is_some != 0).then_some(r.length.value),
+        attempt: r.attempt,
+        seed: r.seed,
+    };
+    let f = &raw.failure;
+    let failure = Failure {
+        source: match f.source.tag {
+            0 => Source::Worker(f.source.worker),
+            1 => Source::Ufs,
+            _ => trap(),
+        },
+        kind: match f.kind {
+            0 => FailureKind::Refused,
+            1 => FailureKind::Timeout,
+            2 => FailureKind::IoError,
+            3 => FailureKind::Corrupt,
+            4 => FailureKind::NotFound,
+            _ => trap(),
+        },
+        retries: f.retries,
+        delivered: f.delivered,
+    };
+    let (list, len) = (raw.candidates.ptr, raw.candidates.len);
+    // SAFETY: the host passed this list.
+    let step = failover(&request, unsafe { candidates(list, len) }, &failure);
+    // SAFETY: neither is used after this point; both came from `cabi_realloc`.
+    unsafe {
+        free_candidates(list, len);
+        std::alloc::dealloc(args.cast(), Layout::new::<FailoverArgs>());
+    }
+    let (tag, retry_after_ms) = match step {
+        NextStep::NextSource => (0, 0),
+        NextStep::RetryAfterMs(ms) => (1, ms),
+        NextStep::GiveUp => (2, 0),
+    };
+    // SAFETY: single-threaded; the host read the last answer already.
+    let out = unsafe { &mut *STEP.0.get() };
+    *out = RawNextStep {
+        tag,
+        retry_after_ms,
+    };
+    out
+}
+
+/// The canonical ABI's allocator export: the host calls it to place
+/// parameters in the policy's memory.
+///
+/// # Safety
+/// Only called by the host, with the canonical ABI's contract.
+pub unsafe fn realloc(old: *mut u8, old_size: usize, align: usize, new_size: usize) -> *mut u8 {
+    let ptr = if old_size == 0 {
+        if new_size == 0 {
+            return align as *mut u8;
+        }
+        // SAFETY: non-zero size; the host passes a power-of-two alignment.
+        unsafe { std::alloc::alloc(Layout::from_size_align_unchecked(new_size, align)) }
+    } else {
+        // SAFETY: `old` came from here with this size and alignment.
+        unsafe {
+            std::alloc::realloc(
+                old,
+                Layout::from_size_align_unchecked(old_size, align),
+                new_size,
+            )
+        }
+    };
+    if ptr.is_null() {
+        trap();
+    }
+    ptr
+}

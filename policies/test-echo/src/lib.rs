@@ -1,0 +1,87 @@
+//! A policy for tests: it answers with what it was given, so a test can
+//! check that every field of every argument reaches the policy intact (the
+//! SDK lays them out by hand, see `azimuth_policy_sdk::abi`). Its answers are
+//! not valid plans; tests call it without the engine's validation.
+
+pub use azimuth_policy_sdk::{Candidate, Failure, FailureKind, NextStep, Plan, Request, Source};
+
+/// Every field of the request, then of each candidate, as `u32` words
+/// (64-bit values low word first; `None` is `[0, 0, 0]`, `Some(v)` is
+/// `[1, low, high]`). `passive_cache_to` is the candidate count.
+pub fn rank(request: &Request, candidates: &[Candidate]) -> Plan {
+    Plan {
+        workers: echo(request, candidates),
+        then_ufs: request.ufs_fallback,
+        passive_cache_to: Some(candidates.len() as u32),
+    }
+}
+
+/// The words of [`rank`], then the failure's, folded into one FNV-1a hash:
+/// `retry-after-ms(hash)`.
+pub fn failover(request: &Request, candidates: &[Candidate], failure: &Failure) -> NextStep {
+    let mut words = echo(request, candidates);
+    let (tag, worker) = match failure.source {
+        Source::Worker(i) => (0, i),
+        Source::Ufs => (1, 0),
+    };
+    let kind = match failure.kind {
+        FailureKind::Refused => 0,
+        FailureKind::Timeout => 1,
+        FailureKind::IoError => 2,
+        FailureKind::Corrupt => 3,
+        FailureKind::NotFound => 4,
+    };
+    words.extend([tag, worker, kind, failure.retries]);
+    push_u64(&mut words, failure.delivered);
+    NextStep::RetryAfterMs(fnv1a(&words))
+}
+
+/// The words `rank` answers with.
+pub fn echo(request: &Request, candidates: &[Candidate]) -> Vec<u32> {
+    let mut words = vec![
+        u32::from(request.prefer_cached_replicas),
+        u32::from(request.passive_cache),
+        u32::from(request.ufs_fallback),
+    ];
+    push_option(&mut words, request.file_length);
+    push_u64(&mut words, request.offset);
+    push_option(&mut words, request.length);
+    words.push(request.attempt);
+    push_u64(&mut words, request.seed);
+    for c in candidates {
+        push_u64(&mut words, c.cached_bytes);
+        words.extend([
+            c.rtt_us,
+            u32::from(c.cluster),
+            c.cache as u32,
+            u32::from(c.local),
+            u32::from(c.healthy),
+        ]);
+    }
+    words
+}
+
+/// FNV-1a over the words' little-endian bytes.
+pub fn fnv1a(words: &[u32]) -> u32 {
+    let mut hash = 0x811c_9dc5u32;
+    for byte in words.iter().flat_map(|w| w.to_le_bytes()) {
+        hash = (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193);
+    }
+    hash
+}
+
+fn push_u64(words: &mut Vec<u32>, value: u64) {
+    words.extend([value as u32, (value >> 32) as u32]);
+}
+
+fn push_option(words: &mut Vec<u32>, value: Option<u64>) {
+    match value {
+        Some(v) => {
+            words.push(1);
+            push_u64(words, v);
+        }
+        None => words.extend([0, 0, 0]),
+    }
+}
+
+azimuth_policy_sdk::policy!(rank: rank, failover: failover);
