@@ -71,7 +71,7 @@ run() {
     END { print rps, avg, p99, tps }'
 }
 bytes_per_sec() { # 1.23GB -> bytes
-  awk -v v="$1" 'BEGIN { n = v + 0; u = substr(v, length(n "") + 1);
+  awk -v v="$1" 'BEGIN { n = v + 0; u = v; sub(/^[0-9.]+/, "", u);
     m = (u ~ /^K/) ? 1024 : (u ~ /^M/) ? 1048576 : (u ~ /^G/) ? 1073741824 : 1; printf "%.0f", n * m }'
 }
 

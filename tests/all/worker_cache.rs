@@ -23,7 +23,8 @@ impl Setup {
     fn new() -> Self {
         let site = Site::new();
         let ufs = site.dir.path().join("ufs");
-        let cache = site.dir.path().join("cache");
+        // The cache of worker `w1`; see `worker_named`.
+        let cache = site.dir.path().join("cache-w1");
         std::fs::create_dir_all(ufs.join("data")).unwrap();
         let workers = site.write("workers", "");
         let conf = site.static_cluster(&workers);
@@ -44,13 +45,17 @@ impl Setup {
     }
 
     fn worker(&self, extra: &[&str]) -> Worker {
-        let (ufs, cache) = (
-            self.ufs.display().to_string(),
-            self.cache.display().to_string(),
-        );
+        self.worker_named("w1", extra)
+    }
+
+    /// A worker with its own cache directory, named `id`.
+    fn worker_named(&self, id: &str, extra: &[&str]) -> Worker {
+        let ufs = self.ufs.display().to_string();
+        let cache = self.site.dir.path().join(format!("cache-{id}"));
+        let cache = cache.display().to_string();
         let mut args = vec!["--ufs", &ufs, "--cache-dir", &cache];
         args.extend_from_slice(extra);
-        Worker::start(&self.conf, "w1", &args)
+        Worker::start(&self.conf, id, &args)
     }
 }
 
@@ -165,7 +170,8 @@ fn a_working_set_larger_than_the_cache_evicts_and_stays_within_capacity() {
 fn a_corrupted_page_is_never_served_and_is_counted() {
     let s = Setup::new();
     let data = s.file("data/f", 100_000, 3);
-    let w = s.worker(&[]);
+    // The memory tier would serve the page it checked before the damage.
+    let w = s.worker(&["--memory-cache", "0"]);
     assert!(get(&w, "/files/data/f", None).1 == data);
     let pages = page_files(&s.cache);
     assert_eq!(pages.len(), 1);
@@ -187,6 +193,55 @@ fn a_corrupted_page_is_never_served_and_is_counted() {
         2,
         "the page is fetched again"
     );
+}
+
+#[test]
+fn hot_single_page_reads_come_from_memory_streams_do_not_and_freeing_drops_them() {
+    let s = Setup::new();
+    let small = s.file("data/small", 64 << 10, 9);
+    let big = s.file("data/big", 3 << 20, 10);
+    let w = s.worker(&[]);
+    assert!(get(&w, "/files/data/small", None).1 == small);
+    for (range, want) in [
+        (None, &small[..]),
+        (Some("bytes=100-4195"), &small[100..4196]),
+        (Some("bytes=65000-"), &small[65000..]),
+    ] {
+        assert!(get(&w, "/files/data/small", range).1 == want, "{range:?}");
+    }
+    assert_eq!(metric(&w, "azimuth_worker_cache_memory_hits_total"), 3);
+    assert_eq!(
+        metric(&w, "azimuth_worker_cache_memory_used_bytes"),
+        64 << 10
+    );
+
+    for _ in 0..2 {
+        assert!(get(&w, "/files/data/big", None).1 == big);
+    }
+    assert_eq!(
+        metric(&w, "azimuth_worker_cache_memory_used_bytes"),
+        64 << 10,
+        "a multi-page stream went into memory"
+    );
+
+    let freed = reqwest::blocking::Client::new()
+        .delete(format!("http://{}/cache/data/small", w.address))
+        .send()
+        .unwrap();
+    assert_eq!(freed.status().as_u16(), 200);
+    assert_eq!(metric(&w, "azimuth_worker_cache_memory_used_bytes"), 0);
+    assert!(get(&w, "/files/data/small", None).1 == small);
+    assert_eq!(
+        metric(&w, "azimuth_worker_ufs_reads_total"),
+        1 + 3 + 1,
+        "a freed file is read from the UFS again"
+    );
+
+    let off = s.worker_named("w2", &["--memory-cache", "0"]);
+    for _ in 0..3 {
+        assert!(get(&off, "/files/data/small", None).1 == small);
+    }
+    assert_eq!(metric(&off, "azimuth_worker_cache_memory_hits_total"), 0);
 }
 
 #[test]

@@ -7,6 +7,7 @@
 //! of a file are never read for a newer one. The directory is scanned at
 //! start: a restarted worker keeps what it had cached.
 
+pub mod memory;
 pub mod page_file;
 
 use std::collections::{BTreeSet, HashMap};

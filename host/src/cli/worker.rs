@@ -35,6 +35,10 @@ pub struct WorkerArgs {
     /// Page size, e.g. 1MB (alluxio.worker.page.store.page.size) [default: 1MB].
     #[arg(long)]
     page_size: Option<String>,
+    /// Memory for verified pages of hot small reads, above the disk cache;
+    /// 0 turns it off (azimuth.worker.memory.cache.size) [default: 64MB].
+    #[arg(long)]
+    memory_cache: Option<String>,
 }
 
 /// Starts the worker, prints its address, and runs until asked to stop;
@@ -53,6 +57,11 @@ pub fn run(site: &SiteArgs, args: WorkerArgs) -> anyhow::Result<Outcome> {
             args.cache_capacity,
         );
         raw.set_flag("--page-size", config::PAGE_SIZE, args.page_size);
+        raw.set_flag(
+            "--memory-cache",
+            config::MEMORY_CACHE_SIZE,
+            args.memory_cache,
+        );
     })?;
     let plan = WorkerPlan::new(config)?;
     let runtime = tokio::runtime::Runtime::new()?;

@@ -128,6 +128,18 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "the host name clients reach the worker at (needed with 0.0.0.0)",
     ),
     (
+        PAGE_STORE_DIRS,
+        "<tmp>/azimuth-cache/<cluster>-<id>",
+        "the worker's cache directory (one)",
+    ),
+    (PAGE_STORE_SIZES, "1GB", "the worker's cache capacity"),
+    (PAGE_SIZE, "1MB", "the size of a cached page (4KB to 64MB)"),
+    (
+        MEMORY_CACHE_SIZE,
+        "64MB",
+        "verified pages of small reads kept in memory above the disk cache (0: off)",
+    ),
+    (
         POLICY_IDLE_INSTANCES,
         "2 x CPUs",
         "ready policy instances kept for concurrent decisions",
@@ -159,6 +171,7 @@ pub const WORKER_HOST: &str = "azimuth.worker.host";
 pub const PAGE_STORE_DIRS: &str = "alluxio.worker.page.store.dirs";
 pub const PAGE_STORE_SIZES: &str = "alluxio.worker.page.store.sizes";
 pub const PAGE_SIZE: &str = "alluxio.worker.page.store.page.size";
+pub const MEMORY_CACHE_SIZE: &str = "azimuth.worker.memory.cache.size";
 pub const POLICY_IDLE_INSTANCES: &str = "azimuth.policy.instances.idle";
 
 /// Why a configuration was refused. Each names the file or flag, the key and the value.
@@ -248,6 +261,9 @@ pub struct WorkerSettings {
     pub cache_capacity: u64,
     /// `alluxio.worker.page.store.page.size`: page size in bytes (default 1 MiB).
     pub page_size: u64,
+    /// `azimuth.worker.memory.cache.size`: bytes of hot pages kept in memory
+    /// above the disk cache (default 64 MiB; 0 turns it off).
+    pub memory_cache_size: u64,
 }
 
 /// The validated configuration of one process.
@@ -476,6 +492,9 @@ impl RawSettings {
                     Some(bytes) => bytes,
                     None => 1 << 20,
                 },
+                memory_cache_size: s
+                    .parsed(MEMORY_CACHE_SIZE, values::parse_size)?
+                    .unwrap_or(64 << 20),
             },
         })
     }

@@ -17,6 +17,7 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use tokio::sync::OnceCell;
 
+use crate::cache::memory::MemoryPages;
 use crate::cache::{FileKey, PageKey, PageStore};
 use crate::ufs::{Ufs, UfsError, UfsFile};
 
@@ -42,6 +43,8 @@ pub enum ReadError {
 pub struct ReadStats {
     /// Page reads served from the cache.
     pub hits: AtomicU64,
+    /// Of those, served from pages held in memory.
+    pub memory_hits: AtomicU64,
     /// Page reads that had to go to the UFS (or wait for a fetch in flight).
     pub misses: AtomicU64,
     /// Bytes sent to clients.
@@ -68,6 +71,8 @@ pub struct Files {
     ufs: Ufs,
     store: Arc<dyn PageStore>,
     page_size: u64,
+    /// The hottest small reads' pages, verified, in memory.
+    memory: MemoryPages,
     /// Page fetches in flight, so concurrent misses share one UFS read.
     fetches: Flights<PageKey, Bytes>,
     /// Whole-file loads in flight, so concurrent loads share the work.
@@ -77,12 +82,14 @@ pub struct Files {
 }
 
 impl Files {
-    /// Serves `ufs` through `store` in pages of `page_size` bytes.
-    pub fn new(ufs: Ufs, store: Arc<dyn PageStore>, page_size: u64) -> Self {
+    /// Serves `ufs` through `store` in pages of `page_size` bytes, keeping up
+    /// to `memory_capacity` bytes of pages in memory.
+    pub fn new(ufs: Ufs, store: Arc<dyn PageStore>, page_size: u64, memory_capacity: u64) -> Self {
         Self {
             ufs,
             store,
             page_size,
+            memory: MemoryPages::new(memory_capacity),
             fetches: Mutex::default(),
             loads: Mutex::default(),
             stats: ReadStats::default(),
@@ -97,6 +104,11 @@ impl Files {
     /// The page store.
     pub fn store(&self) -> &Arc<dyn PageStore> {
         &self.store
+    }
+
+    /// Bytes of pages held in memory.
+    pub fn memory_used(&self) -> u64 {
+        self.memory.used()
     }
 
     /// Opens `path` (already checked by `paths::check`) at its current version.
@@ -137,23 +149,39 @@ impl Files {
         })
     }
 
-    /// Bytes `within` of page `index` of the opened file.
-    pub async fn read_page(
+    /// Bytes `within` of page `index` of the opened file. With `keep`, a
+    /// whole page read from disk or the UFS stays in memory for the next
+    /// read; streams of many pages pass `false`, so one long scan does not
+    /// push every small hot file out of memory.
+    async fn read_page(
         &self,
         opened: &Opened,
         index: u64,
         within: Range<usize>,
+        keep: bool,
     ) -> Result<Bytes, ReadError> {
         let key = PageKey {
             file: opened.key.clone(),
             index,
         };
+        if let Some(bytes) = self.memory.read(&key, within.start, within.end) {
+            self.stats.hits.fetch_add(1, Ordering::Relaxed);
+            self.stats.memory_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(bytes);
+        }
         if let Some(bytes) = self.store.read(&key, within.start, within.end)? {
             self.stats.hits.fetch_add(1, Ordering::Relaxed);
+            let page_len = opened.file.length.saturating_sub(index * self.page_size);
+            if keep && within.start == 0 && bytes.len() as u64 == page_len.min(self.page_size) {
+                self.memory.insert(key, bytes.clone());
+            }
             return Ok(bytes);
         }
         self.stats.misses.fetch_add(1, Ordering::Relaxed);
-        let page = self.fetch_page(opened, key).await?;
+        let page = self.fetch_page(opened, key.clone()).await?;
+        if keep {
+            self.memory.insert(key, page.clone());
+        }
         Ok(page.slice(within.start.min(page.len())..within.end.min(page.len())))
     }
 
@@ -211,7 +239,7 @@ impl Files {
         let Some((index, within)) = self.pages(range).next() else {
             return Ok(Bytes::new());
         };
-        let bytes = self.read_page(opened, index, within).await?;
+        let bytes = self.read_page(opened, index, within, true).await?;
         self.stats
             .bytes_served
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
@@ -231,7 +259,7 @@ impl Files {
                 let (files, opened) = (files.clone(), opened.clone());
                 async move {
                     let bytes = files
-                        .read_page(&opened, index, within)
+                        .read_page(&opened, index, within, false)
                         .await
                         .map_err(std::io::Error::other)?;
                     files
@@ -284,6 +312,7 @@ impl Files {
     pub async fn free(&self, path: &str) -> Result<u64, ReadError> {
         let store = self.store.clone();
         let digest = FileKey::new(path, "").path;
+        self.memory.remove_path(&digest);
         Ok(blocking(move || store.remove_path(&digest)).await?)
     }
 }

@@ -9,12 +9,18 @@ use super::files::Files;
 pub fn render(files: &Files) -> String {
     let s = &files.stats;
     let cache = files.store().stats();
-    let rows: [(&str, &str, &str, u64); 11] = [
+    let rows: [(&str, &str, &str, u64); 13] = [
         (
             "azimuth_worker_cache_hits_total",
             "counter",
             "Page reads served from the cache.",
             s.hits.load(Ordering::Relaxed),
+        ),
+        (
+            "azimuth_worker_cache_memory_hits_total",
+            "counter",
+            "Of the cache hits, those served from pages held in memory.",
+            s.memory_hits.load(Ordering::Relaxed),
         ),
         (
             "azimuth_worker_cache_misses_total",
@@ -63,6 +69,12 @@ pub fn render(files: &Files) -> String {
             "gauge",
             "Configured cache capacity.",
             cache.capacity_bytes,
+        ),
+        (
+            "azimuth_worker_cache_memory_used_bytes",
+            "gauge",
+            "Bytes of verified pages held in memory.",
+            files.memory_used(),
         ),
         (
             "azimuth_worker_cache_pages",

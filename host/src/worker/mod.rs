@@ -140,6 +140,7 @@ impl Worker {
             ufs,
             store.clone(),
             config.worker.page_size,
+            config.worker.memory_cache_size,
         ));
         let record = WorkerRecord {
             id,
