@@ -7,6 +7,7 @@
 
 pub mod cache;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod membership;
 pub mod policy;

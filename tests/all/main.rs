@@ -14,5 +14,6 @@ mod membership;
 mod misbehaving_policies;
 mod policy_cli;
 mod policy_rollout;
+mod read_path;
 mod site_config;
 mod worker_cache;

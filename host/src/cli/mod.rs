@@ -3,6 +3,7 @@
 
 mod info;
 mod policy;
+mod read;
 mod rollout;
 mod worker;
 
@@ -49,6 +50,11 @@ pub enum Command {
     /// it serves; deregisters and exits on SIGTERM or Ctrl-C. Example:
     /// `azimuth --conf site.properties worker --cluster alx-ns-alluxio-a`
     Worker(worker::WorkerArgs),
+    /// Read a file through the read path: the policy ranks the file's
+    /// replicas in every visible cluster, failures fail over, the UFS comes
+    /// last. Example: `azimuth --conf site.properties read datasets/part-0001
+    /// --explain -o part-0001`
+    Read(read::ReadArgs),
     /// Show what the cluster(s) look like.
     #[command(subcommand)]
     Info(info::InfoCommand),
@@ -116,6 +122,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         Command::Policy(command) => policy::run(&args.site, command),
         Command::Worker(worker) => worker::run(&args.site, worker),
         Command::Info(command) => info::run(&args.site, command),
+        Command::Read(read) => read::run(&args.site, read),
     }
 }
 

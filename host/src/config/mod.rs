@@ -83,6 +83,21 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "the UFS root URL (file:///dir, s3://bucket/prefix)",
     ),
     (
+        REPLICATION_MIN,
+        "1",
+        "replicas of a file in each cluster (1 to 16)",
+    ),
+    (
+        CONNECT_TIMEOUT,
+        "1s",
+        "how long a client waits to connect to a worker",
+    ),
+    (
+        FIRST_BYTE_TIMEOUT,
+        "5s",
+        "how long a client waits for a worker's first byte, then each chunk",
+    ),
+    (
         POLICY_PATH,
         "(none)",
         "a policy component file to run and follow (hot swap)",
@@ -172,6 +187,9 @@ pub const PAGE_STORE_DIRS: &str = "alluxio.worker.page.store.dirs";
 pub const PAGE_STORE_SIZES: &str = "alluxio.worker.page.store.sizes";
 pub const PAGE_SIZE: &str = "alluxio.worker.page.store.page.size";
 pub const MEMORY_CACHE_SIZE: &str = "azimuth.worker.memory.cache.size";
+pub const REPLICATION_MIN: &str = "alluxio.user.file.replication.min";
+pub const CONNECT_TIMEOUT: &str = "azimuth.client.connect.timeout";
+pub const FIRST_BYTE_TIMEOUT: &str = "azimuth.client.first.byte.timeout";
 pub const POLICY_IDLE_INSTANCES: &str = "azimuth.policy.instances.idle";
 
 /// Why a configuration was refused. Each names the file or flag, the key and the value.
@@ -229,6 +247,15 @@ pub struct RoutingSettings {
     pub ufs_fallback: bool,
     /// `alluxio.dora.client.ufs.root` (default none).
     pub ufs_root: Option<String>,
+    /// `alluxio.user.file.replication.min`: replicas of a file per cluster
+    /// (default 1).
+    pub replicas: usize,
+    /// `azimuth.client.connect.timeout`: how long a client waits to connect
+    /// to a worker (default 1s).
+    pub connect_timeout: Duration,
+    /// `azimuth.client.first.byte.timeout`: how long a client waits for a
+    /// worker's first byte, and then for each next chunk (default 5s).
+    pub first_byte_timeout: Duration,
 }
 
 /// Which policy a host runs and the limits it runs under.
@@ -462,6 +489,25 @@ impl RawSettings {
                     .unwrap_or(false),
                 ufs_fallback: s.parsed(UFS_FALLBACK, values::parse_bool)?.unwrap_or(true),
                 ufs_root: s.string(UFS_ROOT),
+                replicas: match s.parsed(REPLICATION_MIN, |v| {
+                    v.parse::<usize>().map_err(|e| e.to_string())
+                })? {
+                    Some(n) if !(1..=16).contains(&n) => {
+                        return Err(s.bad(REPLICATION_MIN, "must be between 1 and 16"));
+                    }
+                    Some(n) => n,
+                    None => 1,
+                },
+                connect_timeout: s.bounded_duration(
+                    CONNECT_TIMEOUT,
+                    Duration::from_secs(1),
+                    Duration::from_millis(10)..=Duration::from_secs(60),
+                )?,
+                first_byte_timeout: s.bounded_duration(
+                    FIRST_BYTE_TIMEOUT,
+                    Duration::from_secs(5),
+                    Duration::from_millis(10)..=Duration::from_secs(600),
+                )?,
             },
             policy,
             worker: WorkerSettings {
@@ -497,6 +543,23 @@ impl RawSettings {
                     .unwrap_or(64 << 20),
             },
         })
+    }
+
+    /// A duration setting within `range`, `default` when unset.
+    fn bounded_duration(
+        &self,
+        key: &str,
+        default: Duration,
+        range: std::ops::RangeInclusive<Duration>,
+    ) -> Result<Duration, ConfigError> {
+        match self.parsed(key, values::parse_duration)? {
+            Some(d) if !range.contains(&d) => Err(self.bad(
+                key,
+                &format!("must be between {:?} and {:?}", range.start(), range.end()),
+            )),
+            Some(d) => Ok(d),
+            None => Ok(default),
+        }
     }
 
     fn bad(&self, key: &str, why: &str) -> ConfigError {

@@ -8,6 +8,7 @@
 //! - [`engine`]: running decisions, falling back, quarantining, swapping.
 //! - [`file_watch`]: following a policy file for hot swap.
 //! - [`published`]: policies distributed through etcd, and following one.
+//! - [`follow`]: the engine and follower a process's config asks for.
 //! - [`builder`]: building a policy crate into a component.
 //! - [`embedded`]: the default policy compiled into the binary.
 
@@ -17,6 +18,7 @@ pub mod component;
 pub mod embedded;
 pub mod engine;
 pub mod file_watch;
+pub mod follow;
 pub mod instance;
 mod log_limit;
 pub mod plan;

@@ -22,7 +22,7 @@ use crate::cache::{DiskPageStore, PageStore};
 use crate::config::{self, ConfigError, SiteConfig};
 use crate::membership::view::now_ms;
 use crate::membership::{EtcdTarget, Ports, Registration, RegistrationState, WorkerRecord};
-use crate::policy::{PolicyEngine, file_watch, published};
+use crate::policy::follow::{self, AbortOnDrop};
 use crate::topology::Layout;
 use crate::ufs::Ufs;
 
@@ -80,14 +80,6 @@ pub struct Worker {
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     shutdown: watch::Sender<bool>,
     _tasks: Vec<AbortOnDrop>,
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 impl Worker {
@@ -164,7 +156,7 @@ impl Worker {
         let record_tx = Arc::new(record_tx);
 
         let mut policy_tasks = Vec::new();
-        let engine = start_policy(&config, &layout, &mut policy_tasks)?;
+        let engine = follow::start_configured(&config, &layout, &mut policy_tasks)?;
         if let Some(engine) = &engine {
             // Keep the record's policy sha256 in step with the engine.
             let mut active = engine.subscribe();
@@ -247,47 +239,6 @@ impl Worker {
         let _ = self.shutdown.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(5), self.server).await;
     }
-}
-
-/// Builds the policy engine if the worker is configured to run a policy, and
-/// starts following the file or the published name.
-fn start_policy(
-    config: &SiteConfig,
-    layout: &Layout,
-    tasks: &mut Vec<AbortOnDrop>,
-) -> anyhow::Result<Option<PolicyEngine>> {
-    let settings = &config.policy;
-    if settings.path.is_none() && settings.name.is_none() {
-        return Ok(None);
-    }
-    let engine =
-        PolicyEngine::new(settings.engine.clone()).context("cannot start the policy engine")?;
-    if let Some(path) = &settings.path {
-        file_watch::load_policy_file(&engine, path)?;
-        tasks.push(AbortOnDrop(file_watch::spawn_file_watch(
-            engine.clone(),
-            path.clone(),
-            Duration::from_millis(500),
-        )));
-    }
-    if let Some(name) = &settings.name {
-        let endpoints = layout.own_endpoints().ok_or_else(|| {
-            anyhow::anyhow!(
-                "{}={name} needs etcd, but this worker has none ({} is STATIC)",
-                config::POLICY_NAME,
-                config::MEMBERSHIP_TYPE
-            )
-        })?;
-        tasks.push(AbortOnDrop(published::spawn_follow(
-            engine.clone(),
-            EtcdTarget {
-                endpoints: endpoints.to_vec(),
-                credentials: config.etcd_credentials.clone(),
-            },
-            name.clone(),
-        )));
-    }
-    Ok(Some(engine))
 }
 
 /// Whether the registration is current, for health and metrics.

@@ -1,0 +1,742 @@
+//! The read path across zones: a client finds a file's replicas in every
+//! cluster it sees, lets the active policy rank them, reads from the first
+//! source and, when a source fails, asks the policy what to do next — going
+//! on from the exact byte where the failed source stopped.
+//!
+//! - [`ring`]: where a file lives within a cluster (consistent hashing).
+//! - [`health`]: workers that failed recently, left out for a while.
+//! - [`explain`]: the story of one read.
+//!
+//! Passive caching: when a worker of another cluster serves a read and the
+//! policy names a local target, the target is asked (`POST /load`) to cache
+//! the file, in the background; the read never waits for it. The target
+//! copies from the UFS, not from the remote worker: the UFS holds the version
+//! of record (the worker checks the ETag, so it cannot cache a stale copy),
+//! its availability does not depend on the remote zone that may be failing,
+//! and the remote worker is spared a second full read while it serves
+//! clients. Concurrent triggers for one file are merged here (one request in
+//! flight per target and file) and again in the worker (one load per file).
+
+pub mod explain;
+pub mod health;
+pub mod ring;
+
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Range;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt};
+use tokio::sync::{mpsc, watch};
+
+use self::explain::{Attempt, Explain, ExplainedCandidate};
+use self::health::Health;
+use self::ring::HashRing;
+use crate::config::{self, RoutingSettings, SiteConfig};
+use crate::membership::{MembershipView, MembershipWatcher, WorkerRecord, static_list};
+use crate::policy::follow::{self, AbortOnDrop};
+use crate::policy::{
+    CacheState, Candidate, Failure, FailureKind, NextStep, PolicyEngine, Request, Source,
+};
+use crate::topology::Layout;
+use crate::ufs::{Ufs, UfsError};
+
+/// How long a client waits for its first view of membership.
+const SETTLE_LIMIT: Duration = Duration::from_secs(5);
+/// How long a cache-state probe may take: reads must not wait on it.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(250);
+/// Bytes asked of the UFS at a time when it serves a read.
+const UFS_CHUNK: u64 = 4 << 20;
+
+/// Why a read failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// Every source the plan allowed failed, or the policy gave up.
+    #[error("no source could serve {path}; tried: {tried}")]
+    Exhausted {
+        /// The path.
+        path: String,
+        /// Each attempt and how it ended.
+        tried: String,
+    },
+}
+
+/// Reads and bytes by where they came from.
+#[derive(Debug, Default)]
+pub struct ClientStats {
+    /// Reads served by a local worker that had the file fully cached.
+    pub local_cached_reads: AtomicU64,
+    /// Reads served by a remote worker that had it fully cached.
+    pub remote_cached_reads: AtomicU64,
+    /// Reads served by another local worker.
+    pub local_reads: AtomicU64,
+    /// Reads served by another remote worker.
+    pub remote_reads: AtomicU64,
+    /// Reads served by the UFS.
+    pub ufs_reads: AtomicU64,
+    /// Bytes that came from workers of other clusters (other zones).
+    pub cross_zone_bytes: AtomicU64,
+    /// Reads that failed.
+    pub failed_reads: AtomicU64,
+}
+
+/// A source of a plan, with what the read loop needs to reach it.
+#[derive(Clone, Debug)]
+enum Target {
+    Worker { index: usize },
+    Ufs,
+}
+
+/// A candidate with its name and address.
+#[derive(Clone, Debug)]
+struct Replica {
+    record: WorkerRecord,
+    local: bool,
+}
+
+/// A connected client. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    own_cluster: String,
+    settings: RoutingSettings,
+    view: watch::Receiver<Arc<MembershipView>>,
+    engine: PolicyEngine,
+    http: reqwest::Client,
+    ufs: Option<Ufs>,
+    health: Health,
+    passive_in_flight: Mutex<HashSet<(String, String)>>,
+    stats: ClientStats,
+    // Kept for their side effects: membership and policy following.
+    _watcher: Option<MembershipWatcher>,
+    _static_view: Option<watch::Sender<Arc<MembershipView>>>,
+    _tasks: Vec<AbortOnDrop>,
+}
+
+impl Client {
+    /// Connects as a client of the configured cluster: follows membership
+    /// (waiting up to 5 s for a first view), starts the configured policy or
+    /// the embedded default, and opens the UFS if one is configured.
+    pub async fn connect(config: &SiteConfig) -> anyhow::Result<Self> {
+        let own_cluster = config
+            .require_cluster_name("a client reads as a member of one cluster")?
+            .to_owned();
+        let layout = Layout::resolve(config)?;
+        let (view, watcher, static_view) = match &layout {
+            Layout::Static { file, cluster } => {
+                let (tx, rx) = watch::channel(Arc::new(static_list::load(file, cluster)?));
+                (rx, None, Some(tx))
+            }
+            Layout::Etcd { groups, .. } => {
+                let watcher = MembershipWatcher::start(groups, config.etcd_credentials.clone());
+                watcher.settled(SETTLE_LIMIT).await;
+                (watcher.subscribe(), Some(watcher), None)
+            }
+        };
+        let mut tasks = Vec::new();
+        let engine = match follow::start_configured(config, &layout, &mut tasks)? {
+            Some(engine) => engine,
+            None => PolicyEngine::new(config.policy.engine.clone())?,
+        };
+        let ufs = match &config.routing.ufs_root {
+            Some(root) => {
+                Some(Ufs::open(root).map_err(|e| anyhow::anyhow!("{}: {e}", config::UFS_ROOT))?)
+            }
+            None => None,
+        };
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.routing.connect_timeout)
+            .tcp_nodelay(true)
+            .build()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                own_cluster,
+                settings: config.routing.clone(),
+                view,
+                engine,
+                http,
+                ufs,
+                health: Health::default(),
+                passive_in_flight: Mutex::default(),
+                stats: ClientStats::default(),
+                _watcher: watcher,
+                _static_view: static_view,
+                _tasks: tasks,
+            }),
+        })
+    }
+
+    /// The policy engine deciding this client's reads.
+    pub fn engine(&self) -> &PolicyEngine {
+        &self.inner.engine
+    }
+
+    /// Read counters since the client started.
+    pub fn stats(&self) -> &ClientStats {
+        &self.inner.stats
+    }
+
+    /// Reads `length` bytes of `path` from `offset` (`None`: to the end), as
+    /// a stream of chunks. The stream ends with an error if no source could
+    /// serve the rest; the bytes before it are exact.
+    pub fn read(&self, path: &str, offset: u64, length: Option<u64>) -> ReadStream {
+        let (tx, rx) = mpsc::channel(8);
+        let explain = Arc::new(Mutex::new(Explain {
+            path: path.to_owned(),
+            offset,
+            length,
+            client_cluster: self.inner.own_cluster.clone(),
+            ..Explain::default()
+        }));
+        let inner = self.inner.clone();
+        let (path, story) = (path.trim_start_matches('/').to_owned(), explain.clone());
+        tokio::spawn(async move {
+            if let Err(e) = inner.read_into(&path, offset, length, &tx, &story).await {
+                inner.stats.failed_reads.fetch_add(1, Ordering::Relaxed);
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+        ReadStream { rx, explain }
+    }
+
+    /// Reads the whole range into memory; returns it with the read's story.
+    pub async fn read_all(
+        &self,
+        path: &str,
+        offset: u64,
+        length: Option<u64>,
+    ) -> (Result<Bytes, ReadError>, Explain) {
+        let mut stream = self.read(path, offset, length);
+        let mut out = BytesMut::new();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(bytes) => out.extend_from_slice(&bytes),
+                Err(e) => return (Err(e), stream.explain()),
+            }
+        }
+        (Ok(out.freeze()), stream.explain())
+    }
+}
+
+/// The bytes of one read, in order.
+pub struct ReadStream {
+    rx: mpsc::Receiver<Result<Bytes, ReadError>>,
+    explain: Arc<Mutex<Explain>>,
+}
+
+impl ReadStream {
+    /// What the read has done so far (all of it, once the stream has ended).
+    pub fn explain(&self) -> Explain {
+        self.explain
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl Stream for ReadStream {
+    type Item = Result<Bytes, ReadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+/// How a source failed, and what to say about it.
+struct SourceError {
+    kind: FailureKind,
+    message: String,
+}
+
+impl SourceError {
+    fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        let kind = match self.kind {
+            FailureKind::Refused => "refused",
+            FailureKind::Timeout => "timeout",
+            FailureKind::IoError => "I/O error",
+            FailureKind::Corrupt => "corrupt",
+            FailureKind::NotFound => "not found",
+        };
+        format!("{kind}: {}", self.message)
+    }
+}
+
+fn cache_name(state: CacheState) -> &'static str {
+    match state {
+        CacheState::Unknown => "unknown",
+        CacheState::None => "none",
+        CacheState::Partial => "partial",
+        CacheState::Full => "full",
+    }
+}
+
+impl Inner {
+    /// The file's replicas in every visible cluster: the client's own
+    /// cluster first (index 0), then the others in topology order.
+    fn replicas(&self, path: &str) -> (Vec<Replica>, Vec<Candidate>) {
+        let view = self.view.borrow().clone();
+        let mut clusters: BTreeMap<&str, Vec<&WorkerRecord>> = BTreeMap::new();
+        let mut order: Vec<&str> = vec![self.own_cluster.as_str()];
+        for group in &view.groups {
+            for cluster in &group.clusters {
+                if !order.contains(&cluster.as_str()) {
+                    order.push(cluster);
+                }
+            }
+            for record in group.workers.values() {
+                clusters.entry(&record.cluster).or_default().push(record);
+            }
+        }
+        let mut replicas = Vec::new();
+        let mut candidates = Vec::new();
+        for (index, cluster) in order.iter().enumerate() {
+            let Some(records) = clusters.get(cluster) else {
+                continue;
+            };
+            let ring = HashRing::new(records.iter().map(|r| r.id.as_str()));
+            for id in ring.replicas(path, self.settings.replicas) {
+                let record = records.iter().find(|r| r.id == id).expect("on the ring");
+                let local = index == 0;
+                candidates.push(Candidate {
+                    cached_bytes: 0,
+                    rtt_us: 0,
+                    cluster: index.min(u8::MAX as usize) as u8,
+                    cache: CacheState::Unknown,
+                    local,
+                    healthy: self.health.is_healthy(&record.id),
+                });
+                replicas.push(Replica {
+                    record: (*record).clone(),
+                    local,
+                });
+            }
+        }
+        (replicas, candidates)
+    }
+
+    /// Learns each candidate's cache state, all at once, within
+    /// [`PROBE_TIMEOUT`]; a probe that fails leaves `unknown`. Returns the
+    /// file's length if a worker said it.
+    async fn probe(
+        &self,
+        path: &str,
+        replicas: &[Replica],
+        candidates: &mut [Candidate],
+    ) -> Option<u64> {
+        #[derive(serde::Deserialize)]
+        struct Status {
+            length: u64,
+            cached_bytes: u64,
+            fully_cached: bool,
+        }
+        let probes = replicas.iter().map(|r| {
+            let url = format!("http://{}/status/{path}", r.record.http_address());
+            let request = self.http.get(url).timeout(PROBE_TIMEOUT).send();
+            async move {
+                let response = request.await.ok()?.error_for_status().ok()?;
+                serde_json::from_slice::<Status>(&response.bytes().await.ok()?).ok()
+            }
+        });
+        let answers = futures::future::join_all(probes).await;
+        let mut length = None;
+        for (candidate, answer) in candidates.iter_mut().zip(answers) {
+            if let Some(status) = answer {
+                length = Some(status.length);
+                candidate.cached_bytes = status.cached_bytes;
+                candidate.cache = if status.fully_cached {
+                    CacheState::Full
+                } else if status.cached_bytes > 0 {
+                    CacheState::Partial
+                } else {
+                    CacheState::None
+                };
+            }
+        }
+        length
+    }
+
+    async fn read_into(
+        self: &Arc<Self>,
+        path: &str,
+        offset: u64,
+        length: Option<u64>,
+        tx: &mpsc::Sender<Result<Bytes, ReadError>>,
+        story: &Mutex<Explain>,
+    ) -> Result<(), ReadError> {
+        let (replicas, mut candidates) = self.replicas(path);
+        let file_length = if self.settings.prefer_cached_replicas {
+            self.probe(path, &replicas, &mut candidates).await
+        } else {
+            None
+        };
+        let mut request = Request {
+            prefer_cached_replicas: self.settings.prefer_cached_replicas,
+            passive_cache: self.settings.passive_cache,
+            ufs_fallback: self.settings.ufs_fallback,
+            file_length,
+            offset,
+            length,
+            attempt: 0,
+            seed: rand::random(),
+        };
+        let decision = self.engine.rank(&request, &candidates);
+        let plan = decision.value;
+        let mut sources: Vec<Target> = plan
+            .workers
+            .iter()
+            .map(|&i| Target::Worker { index: i as usize })
+            .collect();
+        if plan.then_ufs {
+            sources.push(Target::Ufs);
+        }
+        let name = |target: &Target| match target {
+            Target::Worker { index } => format!("worker {}", replicas[*index].record.id),
+            Target::Ufs => "ufs".to_owned(),
+        };
+        {
+            let mut s = story.lock().unwrap_or_else(|e| e.into_inner());
+            s.candidates = replicas
+                .iter()
+                .zip(&candidates)
+                .map(|(r, c)| ExplainedCandidate {
+                    worker: r.record.id.clone(),
+                    cluster: r.record.cluster.clone(),
+                    zone: r.record.zone.clone(),
+                    address: r.record.http_address(),
+                    local: r.local,
+                    cache: cache_name(c.cache),
+                    cached_bytes: c.cached_bytes,
+                    healthy: c.healthy,
+                })
+                .collect();
+            s.policy = decision.policy.to_string();
+            s.policy_fallback = decision.fallback.as_ref().map(ToString::to_string);
+            s.plan = sources
+                .iter()
+                .map(|t| match t {
+                    Target::Worker { index } => replicas[*index].record.id.clone(),
+                    Target::Ufs => "ufs".to_owned(),
+                })
+                .collect();
+            s.passive_cache_to = plan
+                .passive_cache_to
+                .map(|i| replicas[i as usize].record.id.clone());
+        }
+
+        let mut delivered = 0u64;
+        let mut next = 0;
+        let mut retries = 0u32;
+        while let Some(target) = sources.get(next) {
+            let from = offset + delivered;
+            let rest = length.map(|l| l - delivered);
+            let mut out = Delivery { tx, sent: 0 };
+            let result = match target {
+                Target::Worker { index } => {
+                    self.read_worker(&replicas[*index].record, path, from, rest, &mut out)
+                        .await
+                }
+                Target::Ufs => self.read_ufs(path, from, rest, &mut out).await,
+            };
+            let sent = out.sent;
+            delivered += sent;
+            let outcome = match &result {
+                Ok(()) => "served".to_owned(),
+                Err(e) => e.describe(),
+            };
+            {
+                let mut s = story.lock().unwrap_or_else(|e| e.into_inner());
+                s.attempts.push(Attempt {
+                    source: name(target),
+                    outcome,
+                    bytes: sent,
+                });
+                s.bytes = delivered;
+            }
+            match result {
+                Ok(()) => {
+                    self.served(target, &replicas, &candidates, delivered, story);
+                    if let (Target::Worker { index }, Some(to)) = (target, plan.passive_cache_to)
+                        && !replicas[*index].local
+                    {
+                        self.passive_cache(&replicas[to as usize].record, path);
+                    }
+                    return Ok(());
+                }
+                Err(error) => {
+                    if tx.is_closed() {
+                        return Ok(()); // The reader went away.
+                    }
+                    let source = match target {
+                        Target::Worker { index } => {
+                            self.health.failed(&replicas[*index].record.id);
+                            Source::Worker(*index as u32)
+                        }
+                        Target::Ufs => Source::Ufs,
+                    };
+                    request.attempt += 1;
+                    let failure = Failure {
+                        source,
+                        kind: error.kind,
+                        retries,
+                        delivered,
+                    };
+                    match self.engine.failover(&request, &candidates, &failure).value {
+                        NextStep::NextSource => {
+                            next += 1;
+                            retries = 0;
+                        }
+                        NextStep::RetryAfterMs(ms) => {
+                            retries += 1;
+                            tokio::time::sleep(Duration::from_millis(ms.into())).await;
+                        }
+                        NextStep::GiveUp => break,
+                    }
+                }
+            }
+        }
+        let s = story.lock().unwrap_or_else(|e| e.into_inner());
+        let mut tried: Vec<String> = s
+            .attempts
+            .iter()
+            .map(|a| format!("{} ({})", a.source, a.outcome))
+            .collect();
+        if tried.is_empty() {
+            tried.push("nothing: no healthy worker holds it".into());
+        }
+        if !self.settings.ufs_fallback {
+            tried.push(format!("not the UFS ({}=false)", config::UFS_FALLBACK));
+        }
+        Err(ReadError::Exhausted {
+            path: path.to_owned(),
+            tried: tried.join("; "),
+        })
+    }
+
+    /// Counts a served read by tier and marks the source healthy.
+    fn served(
+        &self,
+        target: &Target,
+        replicas: &[Replica],
+        candidates: &[Candidate],
+        bytes: u64,
+        story: &Mutex<Explain>,
+    ) {
+        let s = &self.stats;
+        let counter = match target {
+            Target::Ufs => &s.ufs_reads,
+            Target::Worker { index } => {
+                let replica = &replicas[*index];
+                self.health.succeeded(&replica.record.id);
+                if !replica.local {
+                    s.cross_zone_bytes.fetch_add(bytes, Ordering::Relaxed);
+                }
+                match (replica.local, candidates[*index].cache == CacheState::Full) {
+                    (true, true) => &s.local_cached_reads,
+                    (false, true) => &s.remote_cached_reads,
+                    (true, false) => &s.local_reads,
+                    (false, false) => &s.remote_reads,
+                }
+            }
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let mut st = story.lock().unwrap_or_else(|e| e.into_inner());
+        st.served_by = st.attempts.last().map(|a| a.source.clone());
+    }
+
+    /// Streams `from..` (`rest` bytes, or to the end) of `path` from a worker.
+    async fn read_worker(
+        &self,
+        worker: &WorkerRecord,
+        path: &str,
+        from: u64,
+        rest: Option<u64>,
+        out: &mut Delivery<'_>,
+    ) -> Result<(), SourceError> {
+        if rest == Some(0) {
+            return Ok(());
+        }
+        let url = format!("http://{}/files/{path}", worker.http_address());
+        let range = match rest {
+            Some(n) => format!("bytes={from}-{}", from + n - 1),
+            None => format!("bytes={from}-"),
+        };
+        let wait = self.settings.first_byte_timeout;
+        let response = tokio::time::timeout(wait, self.http.get(url).header("Range", range).send())
+            .await
+            .map_err(|_| SourceError::new(FailureKind::Timeout, format!("no answer in {wait:?}")))?
+            .map_err(|e| {
+                let kind = if e.is_connect() {
+                    FailureKind::Refused
+                } else if e.is_timeout() {
+                    FailureKind::Timeout
+                } else {
+                    FailureKind::IoError
+                };
+                SourceError::new(kind, error_chain(&e))
+            })?;
+        let status = response.status();
+        if status == reqwest::StatusCode::RANGE_NOT_SATISFIABLE {
+            return Ok(()); // The range starts at or past the end: nothing left.
+        }
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Err(SourceError::new(FailureKind::NotFound, "HTTP 404"));
+        }
+        if !status.is_success() {
+            let why = response.text().await.unwrap_or_default();
+            return Err(SourceError::new(
+                FailureKind::IoError,
+                format!("HTTP {status}: {}", why.trim()),
+            ));
+        }
+        // A 200 to a ranged request carries the whole file: skip to `from`.
+        let mut skip = if status == reqwest::StatusCode::OK {
+            from
+        } else {
+            0
+        };
+        let mut body = response.bytes_stream();
+        loop {
+            let chunk = tokio::time::timeout(wait, body.next()).await.map_err(|_| {
+                SourceError::new(FailureKind::Timeout, format!("stalled for {wait:?}"))
+            })?;
+            let Some(chunk) = chunk else {
+                return Ok(());
+            };
+            let mut chunk =
+                chunk.map_err(|e| SourceError::new(FailureKind::IoError, error_chain(&e)))?;
+            if skip > 0 {
+                let n = skip.min(chunk.len() as u64);
+                chunk = chunk.slice(n as usize..);
+                skip -= n;
+            }
+            if let Some(limit) = rest {
+                let left = limit - out.sent;
+                if chunk.len() as u64 > left {
+                    chunk.truncate(left as usize);
+                }
+            }
+            out.send(chunk).await?;
+        }
+    }
+
+    /// Reads `from..` of `path` from the UFS in chunks.
+    async fn read_ufs(
+        &self,
+        path: &str,
+        from: u64,
+        rest: Option<u64>,
+        out: &mut Delivery<'_>,
+    ) -> Result<(), SourceError> {
+        let Some(ufs) = &self.ufs else {
+            return Err(SourceError::new(
+                FailureKind::IoError,
+                format!("this client has no UFS ({} is not set)", config::UFS_ROOT),
+            ));
+        };
+        let ufs_error = |e: UfsError| SourceError::new(FailureKind::IoError, e.to_string());
+        let file =
+            ufs.head(path).await.map_err(ufs_error)?.ok_or_else(|| {
+                SourceError::new(FailureKind::NotFound, format!("no file {path}"))
+            })?;
+        let end = match rest {
+            Some(n) => (from + n).min(file.length),
+            None => file.length,
+        };
+        let mut at = from.min(end);
+        while at < end {
+            let range: Range<u64> = at..(at + UFS_CHUNK).min(end);
+            let bytes = ufs.read(&file, range.clone()).await.map_err(ufs_error)?;
+            if bytes.len() as u64 != range.end - range.start {
+                return Err(SourceError::new(
+                    FailureKind::IoError,
+                    format!("short read at byte {at}"),
+                ));
+            }
+            at = range.end;
+            out.send(bytes).await?;
+        }
+        Ok(())
+    }
+
+    /// Asks `target` to cache `path`, in the background, once at a time.
+    fn passive_cache(self: &Arc<Self>, target: &WorkerRecord, path: &str) {
+        let key = (target.id.clone(), path.to_owned());
+        if !self
+            .passive_in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone())
+        {
+            return;
+        }
+        let url = format!("http://{}/load/{path}", target.http_address());
+        let inner = self.clone();
+        tokio::spawn(async move {
+            match inner.http.post(&url).send().await {
+                Ok(r) if r.status().is_success() => {}
+                Ok(r) => tracing::warn!(%url, status = %r.status(), "passive cache load refused"),
+                Err(e) => {
+                    tracing::warn!(%url, error = %error_chain(&e), "passive cache load failed")
+                }
+            }
+            inner
+                .passive_in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&key);
+        });
+    }
+}
+
+/// Where one attempt's bytes go, and how many it delivered.
+struct Delivery<'a> {
+    tx: &'a mpsc::Sender<Result<Bytes, ReadError>>,
+    sent: u64,
+}
+
+impl Delivery<'_> {
+    /// Hands a chunk to the reader.
+    async fn send(&mut self, chunk: Bytes) -> Result<(), SourceError> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let n = chunk.len() as u64;
+        if self.tx.send(Ok(chunk)).await.is_err() {
+            return Err(SourceError::new(
+                FailureKind::IoError,
+                "the reader went away",
+            ));
+        }
+        self.sent += n;
+        Ok(())
+    }
+}
+
+/// An error and its causes on one line.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
+}
