@@ -15,3 +15,19 @@ pub mod scenario;
 pub mod topology;
 pub mod ufs;
 pub mod worker;
+
+/// An error and its causes on one line, each cause once (wrappers often
+/// repeat their source's message).
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
+}

@@ -105,15 +105,7 @@ pub fn main() -> ExitCode {
 /// message before it already includes (library errors carry their source's
 /// text, so that they read whole in logs too).
 fn render_chain(error: &anyhow::Error) -> String {
-    let mut out = error.to_string();
-    for cause in error.chain().skip(1) {
-        let text = cause.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-    }
-    out
+    crate::error_chain(error.as_ref())
 }
 
 /// Runs one parsed command.

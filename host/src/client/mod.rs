@@ -21,7 +21,7 @@ pub mod explain;
 pub mod health;
 pub mod ring;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::ops::Range;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -84,18 +84,38 @@ pub struct ClientStats {
     pub failed_reads: AtomicU64,
 }
 
-/// A source of a plan, with what the read loop needs to reach it.
-#[derive(Clone, Debug)]
-enum Target {
-    Worker { index: usize },
-    Ufs,
+/// Where files live for one view of membership: each visible cluster's
+/// ring and workers, the client's own cluster first. Built once per view
+/// change, not per read (a ring is 160 SHA-256 points per worker).
+struct Placement {
+    view: Arc<MembershipView>,
+    clusters: Vec<(HashRing, Vec<WorkerRecord>)>,
 }
 
-/// A candidate with its name and address.
-#[derive(Clone, Debug)]
-struct Replica {
-    record: WorkerRecord,
-    local: bool,
+impl Placement {
+    fn new(view: Arc<MembershipView>, own_cluster: &str) -> Self {
+        let mut order: Vec<&str> = vec![own_cluster];
+        for cluster in view.groups.iter().flat_map(|g| &g.clusters) {
+            if !order.contains(&cluster.as_str()) {
+                order.push(cluster);
+            }
+        }
+        let clusters = order
+            .iter()
+            .map(|cluster| {
+                let records: Vec<WorkerRecord> = view
+                    .workers()
+                    .filter(|r| r.cluster == *cluster)
+                    .cloned()
+                    .collect();
+                (
+                    HashRing::new(records.iter().map(|r| r.id.as_str())),
+                    records,
+                )
+            })
+            .collect();
+        Self { view, clusters }
+    }
 }
 
 /// A connected client. Cheap to clone.
@@ -113,6 +133,7 @@ struct Inner {
     ufs: Option<Ufs>,
     health: Health,
     passive_in_flight: Mutex<HashSet<(String, String)>>,
+    placement: Mutex<Option<Arc<Placement>>>,
     stats: ClientStats,
     // Kept for their side effects: membership and policy following.
     _watcher: Option<MembershipWatcher>,
@@ -165,6 +186,7 @@ impl Client {
                 ufs,
                 health: Health::default(),
                 passive_in_flight: Mutex::default(),
+                placement: Mutex::default(),
                 stats: ClientStats::default(),
                 _watcher: watcher,
                 _static_view: static_view,
@@ -285,44 +307,38 @@ fn cache_name(state: CacheState) -> &'static str {
 }
 
 impl Inner {
-    /// The file's replicas in every visible cluster: the client's own
-    /// cluster first (index 0), then the others in topology order.
-    fn replicas(&self, path: &str) -> (Vec<Replica>, Vec<Candidate>) {
+    /// The placement for the current view, rebuilt only when it changed.
+    fn placement(&self) -> Arc<Placement> {
         let view = self.view.borrow().clone();
-        let mut clusters: BTreeMap<&str, Vec<&WorkerRecord>> = BTreeMap::new();
-        let mut order: Vec<&str> = vec![self.own_cluster.as_str()];
-        for group in &view.groups {
-            for cluster in &group.clusters {
-                if !order.contains(&cluster.as_str()) {
-                    order.push(cluster);
-                }
-            }
-            for record in group.workers.values() {
-                clusters.entry(&record.cluster).or_default().push(record);
+        let mut cached = self.placement.lock().unwrap_or_else(|e| e.into_inner());
+        match &*cached {
+            Some(p) if Arc::ptr_eq(&p.view, &view) => p.clone(),
+            _ => {
+                let placement = Arc::new(Placement::new(view, &self.own_cluster));
+                *cached = Some(placement.clone());
+                placement
             }
         }
+    }
+
+    /// The file's replicas in every visible cluster: the client's own
+    /// cluster first (index 0), then the others in topology order.
+    fn replicas(&self, path: &str) -> (Vec<WorkerRecord>, Vec<Candidate>) {
+        let placement = self.placement();
         let mut replicas = Vec::new();
         let mut candidates = Vec::new();
-        for (index, cluster) in order.iter().enumerate() {
-            let Some(records) = clusters.get(cluster) else {
-                continue;
-            };
-            let ring = HashRing::new(records.iter().map(|r| r.id.as_str()));
+        for (index, (ring, records)) in placement.clusters.iter().enumerate() {
             for id in ring.replicas(path, self.settings.replicas) {
                 let record = records.iter().find(|r| r.id == id).expect("on the ring");
-                let local = index == 0;
                 candidates.push(Candidate {
                     cached_bytes: 0,
                     rtt_us: 0,
                     cluster: index.min(u8::MAX as usize) as u8,
                     cache: CacheState::Unknown,
-                    local,
+                    local: index == 0,
                     healthy: self.health.is_healthy(&record.id),
                 });
-                replicas.push(Replica {
-                    record: (*record).clone(),
-                    local,
-                });
+                replicas.push(record.clone());
             }
         }
         (replicas, candidates)
@@ -334,7 +350,7 @@ impl Inner {
     async fn probe(
         &self,
         path: &str,
-        replicas: &[Replica],
+        replicas: &[WorkerRecord],
         candidates: &mut [Candidate],
     ) -> Option<u64> {
         #[derive(serde::Deserialize)]
@@ -344,7 +360,7 @@ impl Inner {
             fully_cached: bool,
         }
         let probes = replicas.iter().map(|r| {
-            let url = format!("http://{}/status/{path}", r.record.http_address());
+            let url = format!("http://{}/status/{path}", r.http_address());
             let request = self.http.get(url).timeout(PROBE_TIMEOUT).send();
             async move {
                 let response = request.await.ok()?.error_for_status().ok()?;
@@ -395,17 +411,13 @@ impl Inner {
         };
         let decision = self.engine.rank(&request, &candidates);
         let plan = decision.value;
-        let mut sources: Vec<Target> = plan
-            .workers
-            .iter()
-            .map(|&i| Target::Worker { index: i as usize })
-            .collect();
+        let mut sources: Vec<Source> = plan.workers.iter().map(|&i| Source::Worker(i)).collect();
         if plan.then_ufs {
-            sources.push(Target::Ufs);
+            sources.push(Source::Ufs);
         }
-        let name = |target: &Target| match target {
-            Target::Worker { index } => format!("worker {}", replicas[*index].record.id),
-            Target::Ufs => "ufs".to_owned(),
+        let id = |source: &Source| match source {
+            Source::Worker(i) => replicas[*i as usize].id.clone(),
+            Source::Ufs => "ufs".to_owned(),
         };
         {
             let mut s = story.lock().unwrap_or_else(|e| e.into_inner());
@@ -413,11 +425,11 @@ impl Inner {
                 .iter()
                 .zip(&candidates)
                 .map(|(r, c)| ExplainedCandidate {
-                    worker: r.record.id.clone(),
-                    cluster: r.record.cluster.clone(),
-                    zone: r.record.zone.clone(),
-                    address: r.record.http_address(),
-                    local: r.local,
+                    worker: r.id.clone(),
+                    cluster: r.cluster.clone(),
+                    zone: r.zone.clone(),
+                    address: r.http_address(),
+                    local: c.local,
                     cache: cache_name(c.cache),
                     cached_bytes: c.cached_bytes,
                     healthy: c.healthy,
@@ -425,31 +437,25 @@ impl Inner {
                 .collect();
             s.policy = decision.policy.to_string();
             s.policy_fallback = decision.fallback.as_ref().map(ToString::to_string);
-            s.plan = sources
-                .iter()
-                .map(|t| match t {
-                    Target::Worker { index } => replicas[*index].record.id.clone(),
-                    Target::Ufs => "ufs".to_owned(),
-                })
-                .collect();
+            s.plan = sources.iter().map(id).collect();
             s.passive_cache_to = plan
                 .passive_cache_to
-                .map(|i| replicas[i as usize].record.id.clone());
+                .map(|i| replicas[i as usize].id.clone());
         }
 
         let mut delivered = 0u64;
         let mut next = 0;
         let mut retries = 0u32;
-        while let Some(target) = sources.get(next) {
+        while let Some(&source) = sources.get(next) {
             let from = offset + delivered;
             let rest = length.map(|l| l - delivered);
             let mut out = Delivery { tx, sent: 0 };
-            let result = match target {
-                Target::Worker { index } => {
-                    self.read_worker(&replicas[*index].record, path, from, rest, &mut out)
+            let result = match source {
+                Source::Worker(i) => {
+                    self.read_worker(&replicas[i as usize], path, from, rest, &mut out)
                         .await
                 }
-                Target::Ufs => self.read_ufs(path, from, rest, &mut out).await,
+                Source::Ufs => self.read_ufs(path, from, rest, &mut out).await,
             };
             let sent = out.sent;
             delivered += sent;
@@ -460,7 +466,10 @@ impl Inner {
             {
                 let mut s = story.lock().unwrap_or_else(|e| e.into_inner());
                 s.attempts.push(Attempt {
-                    source: name(target),
+                    source: match source {
+                        Source::Worker(_) => format!("worker {}", id(&source)),
+                        Source::Ufs => id(&source),
+                    },
                     outcome,
                     bytes: sent,
                 });
@@ -468,11 +477,11 @@ impl Inner {
             }
             match result {
                 Ok(()) => {
-                    self.served(target, &replicas, &candidates, delivered, story);
-                    if let (Target::Worker { index }, Some(to)) = (target, plan.passive_cache_to)
-                        && !replicas[*index].local
+                    self.served(source, &replicas, &candidates, delivered, story);
+                    if let (Source::Worker(i), Some(to)) = (source, plan.passive_cache_to)
+                        && !candidates[i as usize].local
                     {
-                        self.passive_cache(&replicas[to as usize].record, path);
+                        self.passive_cache(&replicas[to as usize], path);
                     }
                     return Ok(());
                 }
@@ -480,13 +489,9 @@ impl Inner {
                     if tx.is_closed() {
                         return Ok(()); // The reader went away.
                     }
-                    let source = match target {
-                        Target::Worker { index } => {
-                            self.health.failed(&replicas[*index].record.id);
-                            Source::Worker(*index as u32)
-                        }
-                        Target::Ufs => Source::Ufs,
-                    };
+                    if let Source::Worker(i) = source {
+                        self.health.failed(&replicas[i as usize].id);
+                    }
                     request.attempt += 1;
                     let failure = Failure {
                         source,
@@ -529,22 +534,22 @@ impl Inner {
     /// Counts a served read by tier and marks the source healthy.
     fn served(
         &self,
-        target: &Target,
-        replicas: &[Replica],
+        source: Source,
+        replicas: &[WorkerRecord],
         candidates: &[Candidate],
         bytes: u64,
         story: &Mutex<Explain>,
     ) {
         let s = &self.stats;
-        let counter = match target {
-            Target::Ufs => &s.ufs_reads,
-            Target::Worker { index } => {
-                let replica = &replicas[*index];
-                self.health.succeeded(&replica.record.id);
-                if !replica.local {
+        let counter = match source {
+            Source::Ufs => &s.ufs_reads,
+            Source::Worker(i) => {
+                let (replica, candidate) = (&replicas[i as usize], &candidates[i as usize]);
+                self.health.succeeded(&replica.id);
+                if !candidate.local {
                     s.cross_zone_bytes.fetch_add(bytes, Ordering::Relaxed);
                 }
-                match (replica.local, candidates[*index].cache == CacheState::Full) {
+                match (candidate.local, candidate.cache == CacheState::Full) {
                     (true, true) => &s.local_cached_reads,
                     (false, true) => &s.remote_cached_reads,
                     (true, false) => &s.local_reads,
@@ -586,7 +591,7 @@ impl Inner {
                 } else {
                     FailureKind::IoError
                 };
-                SourceError::new(kind, error_chain(&e))
+                SourceError::new(kind, crate::error_chain(&e))
             })?;
         let status = response.status();
         if status == reqwest::StatusCode::RANGE_NOT_SATISFIABLE {
@@ -616,8 +621,8 @@ impl Inner {
             let Some(chunk) = chunk else {
                 return Ok(());
             };
-            let mut chunk =
-                chunk.map_err(|e| SourceError::new(FailureKind::IoError, error_chain(&e)))?;
+            let mut chunk = chunk
+                .map_err(|e| SourceError::new(FailureKind::IoError, crate::error_chain(&e)))?;
             if skip > 0 {
                 let n = skip.min(chunk.len() as u64);
                 chunk = chunk.slice(n as usize..);
@@ -690,7 +695,7 @@ impl Inner {
                 Ok(r) if r.status().is_success() => {}
                 Ok(r) => tracing::warn!(%url, status = %r.status(), "passive cache load refused"),
                 Err(e) => {
-                    tracing::warn!(%url, error = %error_chain(&e), "passive cache load failed")
+                    tracing::warn!(%url, error = %crate::error_chain(&e), "passive cache load failed")
                 }
             }
             inner
@@ -724,19 +729,4 @@ impl Delivery<'_> {
         self.sent += n;
         Ok(())
     }
-}
-
-/// An error and its causes on one line.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = cause.source();
-    }
-    out
 }

@@ -426,18 +426,10 @@ impl RawSettings {
                 None => defaults.memory_limit,
             },
             quarantine_after: s
-                .parsed(POLICY_QUARANTINE_AFTER, |v| {
-                    v.trim()
-                        .parse::<u32>()
-                        .map_err(|_| "expected a whole number".into())
-                })?
+                .parsed(POLICY_QUARANTINE_AFTER, values::parse_whole)?
                 .unwrap_or(defaults.quarantine_after),
             idle_instances: s
-                .parsed(POLICY_IDLE_INSTANCES, |v| {
-                    v.trim()
-                        .parse::<usize>()
-                        .map_err(|_| "expected a whole number".into())
-                })?
+                .parsed(POLICY_IDLE_INSTANCES, values::parse_whole)?
                 .unwrap_or(defaults.idle_instances),
         };
         engine.validate()?;
@@ -489,9 +481,7 @@ impl RawSettings {
                     .unwrap_or(false),
                 ufs_fallback: s.parsed(UFS_FALLBACK, values::parse_bool)?.unwrap_or(true),
                 ufs_root: s.string(UFS_ROOT),
-                replicas: match s.parsed(REPLICATION_MIN, |v| {
-                    v.parse::<usize>().map_err(|e| e.to_string())
-                })? {
+                replicas: match s.parsed(REPLICATION_MIN, values::parse_whole::<usize>)? {
                     Some(n) if !(1..=16).contains(&n) => {
                         return Err(s.bad(REPLICATION_MIN, "must be between 1 and 16"));
                     }

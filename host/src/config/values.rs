@@ -43,6 +43,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(number * scale).map_err(|e| e.to_string())
 }
 
+/// A whole number (`5`, ` 12 `).
+pub fn parse_whole<T: std::str::FromStr>(text: &str) -> Result<T, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| "expected a whole number".into())
+}
+
 /// Parses a byte size such as `4096`, `64KB`, `16MB`, `1GiB`, `2TB` (units are powers of 1024).
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let (number, unit) = number_and_unit(text, "expected a size such as 4096, 64KB or 16MB")?;

@@ -293,12 +293,12 @@ pub unsafe fn failover(
     let raw = unsafe { &*args };
     let r = &raw.request;
     let request = Request {
-        prefer_cached_replicas: r.prefer_cached_replicas != 0,
-        passive_cache: r.passive_cache != 0,
-        ufs_fallback: r.ufs_fallback != 0,
-        file_length: (r.file_length.is_some != 0).then_some(r.file_length.value),
+        prefer_cached_replicas: flag(r.prefer_cached_replicas.into()),
+        passive_cache: flag(r.passive_cache.into()),
+        ufs_fallback: flag(r.ufs_fallback.into()),
+        file_length: option(r.file_length.is_some.into(), r.file_length.value),
         offset: r.offset,
-        length: (r.length.is_some != 0).then_some(r.length.value),
+        length: option(r.length.is_some.into(), r.length.value),
         attempt: r.attempt,
         seed: r.seed,
     };
