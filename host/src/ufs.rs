@@ -151,6 +151,36 @@ impl Ufs {
         }
     }
 
+    /// Every file under the directory `dir` (recursively), as
+    /// (UFS-relative path, length), sorted by path. `""` lists the root.
+    pub async fn list(&self, dir: &str) -> Result<Vec<(String, u64)>, UfsError> {
+        use futures::TryStreamExt;
+        let location = self.location(dir);
+        let store_error = |source| UfsError::Store {
+            path: dir.to_owned(),
+            source,
+        };
+        let found: Vec<object_store::ObjectMeta> = self
+            .store
+            .list(Some(&location))
+            .try_collect()
+            .await
+            .map_err(store_error)?;
+        let mut files: Vec<(String, u64)> = found
+            .into_iter()
+            .filter_map(|meta| {
+                let relative: Vec<String> = meta
+                    .location
+                    .prefix_match(&self.prefix)?
+                    .map(|part| part.as_ref().to_owned())
+                    .collect();
+                Some((relative.join("/"), meta.size))
+            })
+            .collect();
+        files.sort();
+        Ok(files)
+    }
+
     /// Reads `range` of `file`, failing with [`UfsError::Changed`] if the
     /// file is no longer that version.
     pub async fn read(&self, file: &UfsFile, range: Range<u64>) -> Result<Bytes, UfsError> {

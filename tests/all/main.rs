@@ -5,6 +5,7 @@
 mod native_types;
 mod processes;
 mod support;
+mod zones;
 
 mod abi_fidelity;
 mod differential;
@@ -12,6 +13,7 @@ mod embedded_default;
 mod hot_swap;
 mod membership;
 mod misbehaving_policies;
+mod passive_cache;
 mod policy_cli;
 mod policy_rollout;
 mod read_path;

@@ -197,6 +197,34 @@ impl Worker {
         }
     }
 
+    /// SIGSTOP: the process stays, its sockets still accept connections (the
+    /// kernel completes handshakes into the backlog), and nothing answers —
+    /// a worker that stops answering, as behind a network that drops packets.
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// SIGCONT after [`Worker::pause`].
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, signal: i32) {
+        let child = self.child.as_ref().expect("worker running");
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, signal) };
+    }
+
+    /// One counter or gauge from its `/metrics`.
+    pub fn metric(&self, name: &str) -> u64 {
+        let text = reqwest::blocking::get(format!("http://{}/metrics", self.address))
+            .and_then(|r| r.text())
+            .unwrap_or_else(|e| panic!("metrics of worker {}: {e}", self.id));
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
+    }
+
     /// SIGTERM, then waits for it to exit; returns its exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("worker running");

@@ -2,136 +2,13 @@
 //! of two) and a local-directory UFS: where reads go, failover when a zone
 //! dies, mid-stream failures, and UFS fallback.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use azimuth::client::Client;
-use azimuth::client::explain::Explain;
-use azimuth::config::SiteConfig;
 use rand::{Rng, SeedableRng};
 
-use crate::processes::{Etcd, Site, Worker, wait_for};
-
-const CLUSTERS: [&str; 3] = ["alx-ns-alluxio-a", "alx-ns-alluxio-b", "alx-ns-2-alluxio-c"];
-
-/// Three clusters of two workers sharing one etcd and one UFS directory.
-struct Zones {
-    site: Site,
-    _etcd: Etcd,
-    ufs: PathBuf,
-    topology: PathBuf,
-    workers: Vec<Worker>,
-    runtime: tokio::runtime::Runtime,
-}
-
-impl Zones {
-    fn start() -> Self {
-        let site = Site::new();
-        let etcd = Etcd::start("reads");
-        let ufs = site.dir.path().join("ufs");
-        std::fs::create_dir_all(&ufs).unwrap();
-        let topology = site.topology(&[(&CLUSTERS, &etcd.url)]);
-        let confs = site.multi_az_confs(&CLUSTERS, &topology, "");
-        let ufs_arg = ufs.display().to_string();
-        let workers = confs
-            .iter()
-            .zip(["a", "b", "c"])
-            .flat_map(|(conf, z)| {
-                let ufs_arg = ufs_arg.clone();
-                [1, 2].map(move |n| Worker::start(conf, &format!("{z}{n}"), &["--ufs", &ufs_arg]))
-            })
-            .collect();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        Zones {
-            site,
-            _etcd: etcd,
-            ufs,
-            topology,
-            workers,
-            runtime,
-        }
-    }
-
-    /// A UFS file of `len` random bytes; returns them.
-    fn file(&self, name: &str, len: usize) -> Vec<u8> {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(len as u64);
-        let data: Vec<u8> = (0..len).map(|_| rng.random()).collect();
-        std::fs::write(self.ufs.join(name), &data).unwrap();
-        data
-    }
-
-    /// A client of cluster a with `extra` site lines, once it sees all six
-    /// workers.
-    fn client(&self, name: &str, extra: &str) -> Client {
-        let conf = self.site.write(
-            &format!("client-{name}.properties"),
-            &format!(
-                "alluxio.cluster.name={}\nalluxio.multi.cluster.enabled=true\n\
-                 alluxio.multi.cluster.config.path={}\nalluxio.dora.client.ufs.root={}\n{extra}",
-                CLUSTERS[0],
-                self.topology.display(),
-                self.ufs.display()
-            ),
-        );
-        let config = SiteConfig::load(Some(&conf), |_| {}).unwrap();
-        let client = self.runtime.block_on(Client::connect(&config)).unwrap();
-        let seen = wait_for(Duration::from_secs(15), || {
-            let (_, explain) = self.read(&client, "absent-probe", 0, Some(0));
-            (explain.candidates.len() == 3).then_some(())
-        });
-        assert!(seen.is_some(), "the client never saw all three clusters");
-        client
-    }
-
-    fn read(
-        &self,
-        client: &Client,
-        path: &str,
-        offset: u64,
-        length: Option<u64>,
-    ) -> (Result<Vec<u8>, String>, Explain) {
-        let (result, explain) = self.runtime.block_on(client.read_all(path, offset, length));
-        (
-            result.map(|b| b.to_vec()).map_err(|e| e.to_string()),
-            explain,
-        )
-    }
-
-    fn worker_mut(&mut self, id: &str) -> &mut Worker {
-        self.workers.iter_mut().find(|w| w.id == id).unwrap()
-    }
-
-    fn address_of(&self, id: &str) -> String {
-        self.workers
-            .iter()
-            .find(|w| w.id == id)
-            .unwrap()
-            .address
-            .clone()
-    }
-}
-
-fn served_by_cluster(explain: &Explain) -> String {
-    let served = explain.served_by.clone().expect("served");
-    let id = served.trim_start_matches("worker ");
-    explain
-        .candidates
-        .iter()
-        .find(|c| c.worker == id)
-        .map_or_else(|| served.clone(), |c| c.cluster.clone())
-}
-
-fn load(address: &str, path: &Path) {
-    let response = reqwest::blocking::Client::new()
-        .post(format!("http://{address}/load/{}", path.display()))
-        .send()
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
-}
+use crate::processes::wait_for;
+use crate::zones::{CLUSTERS, Zones, load, served_by_cluster};
 
 #[test]
 fn reads_go_to_the_local_zone_and_prefer_cached_picks_a_fully_cached_remote_replica() {
@@ -299,4 +176,136 @@ fn with_every_worker_dead_reads_come_from_the_ufs_and_without_fallback_the_error
         error.contains("worker ") && error.contains("refused") && error.contains("not the UFS"),
         "{error}\n{explain}"
     );
+}
+
+#[test]
+fn swapping_the_policy_file_under_a_workload_fails_no_read_and_later_reads_follow_the_new_policy() {
+    let zones = Zones::start();
+    let data = std::sync::Arc::new(zones.file("s", 1 << 20));
+    // s is cached in cluster b only: the default policy (prefer cached on)
+    // reads it there; zone-local never leaves cluster a.
+    let ring = azimuth::client::ring::HashRing::new(["b1", "b2"]);
+    load(&zones.address_of(ring.replicas("s", 1)[0]), Path::new("s"));
+    let policy = zones.site.dir.path().join("policy.wasm");
+    let default = std::fs::read(crate::support::repo().join("host/assets/default-policy.wasm"));
+    std::fs::write(&policy, default.unwrap()).unwrap();
+    let zone_local = crate::support::policy("zone-local", &[]);
+    let zone_local_sha = azimuth::policy::sha256_hex(&zone_local);
+    let client = zones.client(
+        "swap",
+        &format!(
+            "alluxio.user.replica.prefer.cached.replicas=true\nazimuth.policy.path={}\n",
+            policy.display()
+        ),
+    );
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..4u64)
+        .map(|seed| {
+            let (client, data, stop) = (client.clone(), data.clone(), stop.clone());
+            let zone_local_sha = zone_local_sha.clone();
+            zones.runtime.spawn(async move {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+                let mut seen = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let offset = rng.random_range(0..data.len() as u64 - 4096);
+                    let (bytes, explain) = client.read_all("s", offset, Some(4096)).await;
+                    let bytes = bytes.unwrap_or_else(|e| panic!("a read failed: {e}\n{explain}"));
+                    assert!(bytes == data[offset as usize..offset as usize + 4096]);
+                    let new = explain.policy.contains(&zone_local_sha);
+                    seen.push((new, served_by_cluster(&explain)));
+                }
+                seen
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1000));
+    let staged = zones.site.dir.path().join("policy.wasm.new");
+    std::fs::write(&staged, &zone_local).unwrap();
+    std::fs::rename(&staged, &policy).unwrap();
+    std::thread::sleep(Duration::from_millis(3000));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for reader in readers {
+        let seen = zones.runtime.block_on(reader).expect("no read failed");
+        let switched = seen
+            .iter()
+            .position(|(new, _)| *new)
+            .expect("the swap took");
+        assert!(switched > 0, "reads before the swap ran the default");
+        assert!(
+            seen[switched..].iter().all(|(new, _)| *new),
+            "no read went back"
+        );
+        for (new, cluster) in &seen {
+            let want = if *new { CLUSTERS[0] } else { CLUSTERS[1] };
+            assert_eq!(cluster, want, "policy zone-local: {new}");
+        }
+    }
+}
+
+#[test]
+fn a_zone_that_stops_answering_costs_one_bounded_wait_then_is_skipped_until_it_answers_again() {
+    let zones = Zones::start();
+    let data = std::sync::Arc::new(zones.file("f", 1 << 20));
+    let client = zones.client(
+        "stalled",
+        "azimuth.client.first.byte.timeout=400ms\nazimuth.client.connect.timeout=400ms\n",
+    );
+    let run = |client: &azimuth::client::Client, reads: u64| {
+        let readers: Vec<_> = (0..4u64)
+            .map(|seed| {
+                let (client, data) = (client.clone(), data.clone());
+                zones.runtime.spawn(async move {
+                    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+                    let mut seen = Vec::new();
+                    for _ in 0..reads {
+                        let offset = rng.random_range(0..data.len() as u64 - 65_536);
+                        let (bytes, explain) = client.read_all("f", offset, Some(65_536)).await;
+                        let bytes =
+                            bytes.unwrap_or_else(|e| panic!("a read failed: {e}\n{explain}"));
+                        assert!(bytes == data[offset as usize..offset as usize + 65_536]);
+                        let timed_out = explain
+                            .attempts
+                            .iter()
+                            .any(|a| a.outcome.starts_with("timeout"));
+                        seen.push((served_by_cluster(&explain), timed_out));
+                    }
+                    seen
+                })
+            })
+            .collect::<Vec<_>>();
+        readers
+            .into_iter()
+            .flat_map(|r| zones.runtime.block_on(r).expect("no read failed"))
+            .collect::<Vec<_>>()
+    };
+    assert!(run(&client, 20).iter().all(|(c, _)| c == CLUSTERS[0]));
+
+    for id in ["a1", "a2"] {
+        zones.workers.iter().find(|w| w.id == id).unwrap().pause();
+    }
+    let stalled = run(&client, 20);
+    let waits = stalled.iter().filter(|(_, t)| *t).count();
+    assert!(
+        waits >= 1,
+        "the first reads should meet the timeout: {stalled:?}"
+    );
+    assert!(
+        waits <= 4,
+        "once marked, the zone is skipped: {waits} reads waited"
+    );
+    assert!(stalled.iter().all(|(c, _)| c != CLUSTERS[0]));
+
+    // Back within the lease TTL: the background probe trusts it again.
+    for id in ["a1", "a2"] {
+        zones.workers.iter().find(|w| w.id == id).unwrap().resume();
+    }
+    let back = wait_for(Duration::from_secs(40), || {
+        let seen = run(&client, 1);
+        seen.iter().all(|(c, _)| c == CLUSTERS[0]).then_some(())
+    });
+    assert!(back.is_some(), "reads never came back to the local zone");
+    let stats = client.stats();
+    assert_eq!(stats.failed_reads, 0, "{stats:?}");
+    assert!(stats.failovers >= 1, "{stats:?}");
 }

@@ -81,15 +81,6 @@ fn post(worker: &Worker, path: &str) -> serde_json::Value {
     response.json().unwrap()
 }
 
-/// One counter or gauge from `/metrics`.
-fn metric(worker: &Worker, name: &str) -> u64 {
-    let (_, body) = get(worker, "/metrics", None);
-    let text = String::from_utf8(body).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
-}
-
 /// Page files under the cache directory.
 fn page_files(cache: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -115,7 +106,7 @@ fn a_second_read_is_a_hit_and_every_range_matches_the_ufs() {
     let (status, body) = get(&w, "/files/data/part-0001", None);
     assert_eq!(status, 200);
     assert!(body == data, "whole read differs from the UFS file");
-    let ufs_reads = metric(&w, "azimuth_worker_ufs_reads_total");
+    let ufs_reads = w.metric("azimuth_worker_ufs_reads_total");
     assert_eq!(ufs_reads, 4, "one UFS read per page");
 
     let (_, again) = get(&w, "/files/data/part-0001", None);
@@ -133,11 +124,11 @@ fn a_second_read_is_a_hit_and_every_range_matches_the_ufs() {
         assert!(body == data[start..=end], "range {start}-{end} differs");
     }
     assert_eq!(
-        metric(&w, "azimuth_worker_ufs_reads_total"),
+        w.metric("azimuth_worker_ufs_reads_total"),
         ufs_reads,
         "hits do not touch the UFS"
     );
-    assert!(metric(&w, "azimuth_worker_cache_hits_total") >= 54);
+    assert!(w.metric("azimuth_worker_cache_hits_total") >= 54);
 }
 
 #[test]
@@ -154,8 +145,8 @@ fn a_working_set_larger_than_the_cache_evicts_and_stays_within_capacity() {
         }
     }
     let capacity = 2 << 20;
-    assert!(metric(&w, "azimuth_worker_cache_evictions_total") > 0);
-    assert!(metric(&w, "azimuth_worker_cache_used_bytes") <= capacity);
+    assert!(w.metric("azimuth_worker_cache_evictions_total") > 0);
+    assert!(w.metric("azimuth_worker_cache_used_bytes") <= capacity);
     let on_disk: u64 = page_files(&s.cache)
         .iter()
         .map(|p| p.metadata().unwrap().len())
@@ -184,12 +175,9 @@ fn a_corrupted_page_is_never_served_and_is_counted() {
         get(&w, "/files/data/f", None).1 == data,
         "corrupt bytes were served"
     );
+    assert_eq!(w.metric("azimuth_worker_cache_checksum_failures_total"), 1);
     assert_eq!(
-        metric(&w, "azimuth_worker_cache_checksum_failures_total"),
-        1
-    );
-    assert_eq!(
-        metric(&w, "azimuth_worker_ufs_reads_total"),
+        w.metric("azimuth_worker_ufs_reads_total"),
         2,
         "the page is fetched again"
     );
@@ -209,17 +197,14 @@ fn hot_single_page_reads_come_from_memory_streams_do_not_and_freeing_drops_them(
     ] {
         assert!(get(&w, "/files/data/small", range).1 == want, "{range:?}");
     }
-    assert_eq!(metric(&w, "azimuth_worker_cache_memory_hits_total"), 3);
-    assert_eq!(
-        metric(&w, "azimuth_worker_cache_memory_used_bytes"),
-        64 << 10
-    );
+    assert_eq!(w.metric("azimuth_worker_cache_memory_hits_total"), 3);
+    assert_eq!(w.metric("azimuth_worker_cache_memory_used_bytes"), 64 << 10);
 
     for _ in 0..2 {
         assert!(get(&w, "/files/data/big", None).1 == big);
     }
     assert_eq!(
-        metric(&w, "azimuth_worker_cache_memory_used_bytes"),
+        w.metric("azimuth_worker_cache_memory_used_bytes"),
         64 << 10,
         "a multi-page stream went into memory"
     );
@@ -229,10 +214,10 @@ fn hot_single_page_reads_come_from_memory_streams_do_not_and_freeing_drops_them(
         .send()
         .unwrap();
     assert_eq!(freed.status().as_u16(), 200);
-    assert_eq!(metric(&w, "azimuth_worker_cache_memory_used_bytes"), 0);
+    assert_eq!(w.metric("azimuth_worker_cache_memory_used_bytes"), 0);
     assert!(get(&w, "/files/data/small", None).1 == small);
     assert_eq!(
-        metric(&w, "azimuth_worker_ufs_reads_total"),
+        w.metric("azimuth_worker_ufs_reads_total"),
         1 + 3 + 1,
         "a freed file is read from the UFS again"
     );
@@ -241,7 +226,7 @@ fn hot_single_page_reads_come_from_memory_streams_do_not_and_freeing_drops_them(
     for _ in 0..3 {
         assert!(get(&off, "/files/data/small", None).1 == small);
     }
-    assert_eq!(metric(&off, "azimuth_worker_cache_memory_hits_total"), 0);
+    assert_eq!(off.metric("azimuth_worker_cache_memory_hits_total"), 0);
 }
 
 #[test]
@@ -269,8 +254,8 @@ fn pages_cached_before_a_restart_are_hits_after() {
     assert!(w.terminate().success());
     let w = s.worker(&[]);
     assert!(get(&w, "/files/data/f", None).1 == data);
-    assert_eq!(metric(&w, "azimuth_worker_ufs_reads_total"), 0);
-    assert_eq!(metric(&w, "azimuth_worker_cache_hits_total"), 2);
+    assert_eq!(w.metric("azimuth_worker_ufs_reads_total"), 0);
+    assert_eq!(w.metric("azimuth_worker_cache_hits_total"), 2);
 }
 
 #[test]
@@ -286,7 +271,7 @@ fn concurrent_readers_of_an_uncached_file_make_one_ufs_read_per_page() {
             assert!(reader.join().unwrap() == data);
         }
     });
-    assert_eq!(metric(&w, "azimuth_worker_ufs_reads_total"), 4);
+    assert_eq!(w.metric("azimuth_worker_ufs_reads_total"), 4);
 }
 
 #[test]
@@ -304,7 +289,7 @@ fn loads_are_idempotent_shared_and_freed() {
         }
     });
     assert_eq!(
-        metric(&w, "azimuth_worker_ufs_reads_total"),
+        w.metric("azimuth_worker_ufs_reads_total"),
         3,
         "concurrent loads did the work once"
     );

@@ -2,6 +2,7 @@
 //! Errors reach `main` as `anyhow` chains and print with every cause.
 
 mod info;
+mod load;
 mod policy;
 mod read;
 mod rollout;
@@ -20,7 +21,9 @@ use clap::{Parser, Subcommand};
 /// policy publish` and watch it land with `azimuth policy status`.
 ///
 /// Workers run with `azimuth worker` and register in their cluster's etcd;
-/// `azimuth info nodes` lists the workers of every cluster. Settings come
+/// `azimuth info nodes` lists the workers of every cluster. Clients read with
+/// `azimuth read` (ranked by the policy, failing over across zones) and
+/// preload with `azimuth load`. Settings come
 /// from a site file in Java properties syntax (`--conf` or AZIMUTH_CONF;
 /// `alluxio.*` keys as users know them, `azimuth.*` keys of our own; the
 /// README lists them all), with flags on top.
@@ -55,6 +58,11 @@ pub enum Command {
     /// last. Example: `azimuth --conf site.properties read datasets/part-0001
     /// --explain -o part-0001`
     Read(read::ReadArgs),
+    /// Preload files (or every file under a directory) into the caller's
+    /// cluster, on the workers its reads of them are placed on; shows
+    /// progress and prints a summary. Example: `azimuth --conf
+    /// site.properties load datasets/ --cluster alx-ns-alluxio-a`
+    Load(load::LoadArgs),
     /// Show what the cluster(s) look like.
     #[command(subcommand)]
     Info(info::InfoCommand),
@@ -76,6 +84,26 @@ impl SiteArgs {
     ) -> Result<crate::config::SiteConfig, crate::config::ConfigError> {
         crate::config::SiteConfig::load(self.conf.as_deref(), flags)
     }
+}
+
+/// Runs `work` on a new runtime with a client of `cluster` (the `--cluster`
+/// flag, else the site file's `alluxio.cluster.name`).
+fn with_client<Work, Done>(
+    site: &SiteArgs,
+    cluster: Option<String>,
+    work: Work,
+) -> anyhow::Result<Outcome>
+where
+    Work: FnOnce(crate::client::Client) -> Done,
+    Done: std::future::Future<Output = anyhow::Result<Outcome>>,
+{
+    let config = site.load(|raw| {
+        raw.set_flag("--cluster", crate::config::CLUSTER_NAME, cluster);
+    })?;
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let client = crate::client::Client::connect(&config).await?;
+        work(client).await
+    })
 }
 
 /// What a command concluded, beyond success.
@@ -115,6 +143,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         Command::Worker(worker) => worker::run(&args.site, worker),
         Command::Info(command) => info::run(&args.site, command),
         Command::Read(read) => read::run(&args.site, read),
+        Command::Load(load) => load::run(&args.site, load),
     }
 }
 

@@ -7,8 +7,6 @@ use anyhow::Context;
 use futures::StreamExt;
 
 use super::{Outcome, SiteArgs};
-use crate::client::Client;
-use crate::config;
 
 /// Arguments of `azimuth read`.
 #[derive(Debug, clap::Args)]
@@ -36,12 +34,7 @@ pub struct ReadArgs {
 
 /// Reads the range to the output; exits 1 if no source could serve it.
 pub fn run(site: &SiteArgs, args: ReadArgs) -> anyhow::Result<Outcome> {
-    let config = site.load(|raw| {
-        raw.set_flag("--cluster", config::CLUSTER_NAME, args.cluster.clone());
-    })?;
-    let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async {
-        let client = Client::connect(&config).await?;
+    super::with_client(site, args.cluster.clone(), |client| async move {
         let mut out: Box<dyn Write> = match &args.output {
             Some(path) => Box::new(std::io::BufWriter::new(
                 std::fs::File::create(path)

@@ -1,10 +1,17 @@
-//! Which workers this client has seen fail, and when to trust them again.
+//! What this client knows of each worker from its own reads: which failed
+//! recently, and how fast each answers.
 //!
-//! A worker that fails a read is unhealthy for a while: policies see
-//! `healthy: false` and leave it out, so later reads do not pay for the
-//! failure again. The while doubles with each consecutive failure (1 s up to
-//! 30 s). When it runs out the worker is half-open: the next read may try it;
-//! a success makes it healthy, a failure sends it back for longer.
+//! A worker that fails a read is unhealthy: policies see `healthy: false`
+//! and leave it out, so later reads do not pay for the failure again. It is
+//! not trusted again on a timer alone: once its pause is over, a background
+//! probe (the client's, see `Inner::probe_until_healthy`) asks it for
+//! `/healthz` — half-open — and only an answer makes it healthy. A probe
+//! that fails doubles the pause (1 s up to 30 s). A good read also makes a
+//! worker healthy.
+//!
+//! Latency is the time to the first byte of a response (reads and probes),
+//! smoothed (EWMA, weight 1/4 to the newest sample); policies see it as
+//! `rtt_us`, 0 while nothing was measured.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -19,24 +26,35 @@ struct Down {
     failures: u32,
 }
 
-/// Failure records by worker id.
+#[derive(Debug, Default)]
+struct Known {
+    down: HashMap<String, Down>,
+    rtt_us: HashMap<String, u32>,
+}
+
+/// Failure records and latencies by worker id.
 #[derive(Debug, Default)]
 pub struct Health {
-    down: Mutex<HashMap<String, Down>>,
+    known: Mutex<Known>,
 }
 
 impl Health {
-    /// True unless `worker` failed recently.
+    /// True unless `worker` failed and has not answered since.
     pub fn is_healthy(&self, worker: &str) -> bool {
-        self.lock()
-            .get(worker)
-            .is_none_or(|d| Instant::now() >= d.until)
+        !self.lock().down.contains_key(worker)
     }
 
-    /// Records a failed read from `worker`.
-    pub fn failed(&self, worker: &str) {
-        let mut down = self.lock();
-        let entry = down.entry(worker.to_owned()).or_insert(Down {
+    /// The smoothed time to first byte of `worker` in µs; 0 if never measured.
+    pub fn rtt_us(&self, worker: &str) -> u32 {
+        self.lock().rtt_us.get(worker).copied().unwrap_or(0)
+    }
+
+    /// Records a failed read from (or probe of) `worker`. Returns true when
+    /// this is its first failure since it was last healthy, so that the
+    /// caller starts one background probe.
+    pub fn failed(&self, worker: &str) -> bool {
+        let mut known = self.lock();
+        let entry = known.down.entry(worker.to_owned()).or_insert(Down {
             until: Instant::now(),
             failures: 0,
         });
@@ -45,18 +63,34 @@ impl Health {
             .saturating_mul(1 << (entry.failures - 1).min(5))
             .min(LONGEST_PAUSE);
         entry.until = Instant::now() + pause;
+        entry.failures == 1
     }
 
-    /// Records a good read from `worker`.
-    pub fn succeeded(&self, worker: &str) {
-        let mut down = self.lock();
-        if !down.is_empty() {
-            down.remove(worker);
-        }
+    /// When the next probe of `worker` is due; `None` if it is healthy.
+    pub fn probe_due(&self, worker: &str) -> Option<Instant> {
+        self.lock().down.get(worker).map(|d| d.until)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Down>> {
-        self.down.lock().unwrap_or_else(|e| e.into_inner())
+    /// Records an answer from `worker` that took `first_byte` to arrive.
+    pub fn succeeded(&self, worker: &str, first_byte: Duration) {
+        let sample = u32::try_from(first_byte.as_micros())
+            .unwrap_or(u32::MAX)
+            .max(1);
+        let mut known = self.lock();
+        known.down.remove(worker);
+        let rtt = known.rtt_us.entry(worker.to_owned()).or_insert(sample);
+        *rtt = ((u64::from(*rtt) * 3 + u64::from(sample)) / 4) as u32;
+    }
+
+    /// Forgets `worker` (it left membership).
+    pub fn forget(&self, worker: &str) {
+        let mut known = self.lock();
+        known.down.remove(worker);
+        known.rtt_us.remove(worker);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Known> {
+        self.known.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -65,14 +99,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_failed_worker_is_unhealthy_until_its_pause_ends_or_it_succeeds() {
+    fn a_failed_worker_stays_unhealthy_past_its_pause_until_it_answers() {
         let health = Health::default();
         assert!(health.is_healthy("w1"));
-        health.failed("w1");
+        assert!(health.failed("w1"), "the first failure starts a probe");
+        assert!(!health.failed("w1"), "later ones do not start another");
         assert!(!health.is_healthy("w1"));
         assert!(health.is_healthy("w2"));
-        health.succeeded("w1");
+        health.lock().down.get_mut("w1").unwrap().until = Instant::now();
+        assert!(
+            !health.is_healthy("w1"),
+            "a timer alone does not restore trust"
+        );
+        health.succeeded("w1", Duration::from_micros(300));
         assert!(health.is_healthy("w1"));
+        assert!(health.probe_due("w1").is_none());
     }
 
     #[test]
@@ -81,8 +122,19 @@ mod tests {
         for _ in 0..10 {
             health.failed("w1");
         }
-        let until = health.lock()["w1"].until;
-        let pause = until - Instant::now();
+        let pause = health.probe_due("w1").unwrap() - Instant::now();
         assert!(pause > Duration::from_secs(29) && pause <= LONGEST_PAUSE);
+    }
+
+    #[test]
+    fn latency_is_a_smoothed_time_to_first_byte() {
+        let health = Health::default();
+        assert_eq!(health.rtt_us("w1"), 0);
+        health.succeeded("w1", Duration::from_micros(400));
+        assert_eq!(health.rtt_us("w1"), 400);
+        health.succeeded("w1", Duration::from_micros(800));
+        assert_eq!(health.rtt_us("w1"), 500);
+        health.forget("w1");
+        assert_eq!(health.rtt_us("w1"), 0);
     }
 }

@@ -19,15 +19,16 @@
 
 pub mod explain;
 pub mod health;
+mod load;
 pub mod ring;
+pub mod stats;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
@@ -35,7 +36,9 @@ use tokio::sync::{mpsc, watch};
 
 use self::explain::{Attempt, Explain, ExplainedCandidate};
 use self::health::Health;
+pub use self::load::{LoadError, Loaded};
 use self::ring::HashRing;
+use self::stats::{ClientStats, StatsSnapshot, Tier};
 use crate::config::{self, RoutingSettings, SiteConfig};
 use crate::membership::{MembershipView, MembershipWatcher, WorkerRecord, static_list};
 use crate::policy::follow::{self, AbortOnDrop};
@@ -49,6 +52,12 @@ use crate::ufs::{Ufs, UfsError};
 const SETTLE_LIMIT: Duration = Duration::from_secs(5);
 /// How long a cache-state probe may take: reads must not wait on it.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(250);
+/// How long a probe's answer is used for later reads of the same file: a
+/// burst of reads costs one round of probes, and a file's cache state is
+/// seldom a second old when it matters (passive loads forget theirs).
+const PROBE_MEMORY: Duration = Duration::from_secs(1);
+/// Paths with remembered probe answers kept at most (older ones are dropped first).
+const PROBE_MEMORY_ENTRIES: usize = 65_536;
 /// Bytes asked of the UFS at a time when it serves a read.
 const UFS_CHUNK: u64 = 4 << 20;
 
@@ -63,25 +72,6 @@ pub enum ReadError {
         /// Each attempt and how it ended.
         tried: String,
     },
-}
-
-/// Reads and bytes by where they came from.
-#[derive(Debug, Default)]
-pub struct ClientStats {
-    /// Reads served by a local worker that had the file fully cached.
-    pub local_cached_reads: AtomicU64,
-    /// Reads served by a remote worker that had it fully cached.
-    pub remote_cached_reads: AtomicU64,
-    /// Reads served by another local worker.
-    pub local_reads: AtomicU64,
-    /// Reads served by another remote worker.
-    pub remote_reads: AtomicU64,
-    /// Reads served by the UFS.
-    pub ufs_reads: AtomicU64,
-    /// Bytes that came from workers of other clusters (other zones).
-    pub cross_zone_bytes: AtomicU64,
-    /// Reads that failed.
-    pub failed_reads: AtomicU64,
 }
 
 /// Where files live for one view of membership: each visible cluster's
@@ -133,6 +123,9 @@ struct Inner {
     ufs: Option<Ufs>,
     health: Health,
     passive_in_flight: Mutex<HashSet<(String, String)>>,
+    /// Cache states learnt by probes: by path, each worker's answer and when
+    /// (keyed by path first so that a read looks up without allocating).
+    probed: Mutex<HashMap<String, Vec<Probed>>>,
     placement: Mutex<Option<Arc<Placement>>>,
     stats: ClientStats,
     // Kept for their side effects: membership and policy following.
@@ -186,6 +179,7 @@ impl Client {
                 ufs,
                 health: Health::default(),
                 passive_in_flight: Mutex::default(),
+                probed: Mutex::default(),
                 placement: Mutex::default(),
                 stats: ClientStats::default(),
                 _watcher: watcher,
@@ -200,9 +194,19 @@ impl Client {
         &self.inner.engine
     }
 
+    /// The client's cluster.
+    pub fn cluster(&self) -> &str {
+        &self.inner.own_cluster
+    }
+
     /// Read counters since the client started.
-    pub fn stats(&self) -> &ClientStats {
-        &self.inner.stats
+    pub fn stats(&self) -> StatsSnapshot {
+        self.inner.stats.snapshot()
+    }
+
+    /// The read counters in Prometheus text format.
+    pub fn metrics(&self) -> String {
+        self.stats().prometheus(&self.inner.own_cluster)
     }
 
     /// Reads `length` bytes of `path` from `offset` (`None`: to the end), as
@@ -220,8 +224,12 @@ impl Client {
         let inner = self.inner.clone();
         let (path, story) = (path.trim_start_matches('/').to_owned(), explain.clone());
         tokio::spawn(async move {
-            if let Err(e) = inner.read_into(&path, offset, length, &tx, &story).await {
-                inner.stats.failed_reads.fetch_add(1, Ordering::Relaxed);
+            let mut sink = Sink::Channel(&tx);
+            if let Err(e) = inner
+                .read_into(&path, offset, length, &mut sink, &story)
+                .await
+            {
+                inner.stats.failed();
                 let _ = tx.send(Err(e)).await;
             }
         });
@@ -229,21 +237,43 @@ impl Client {
     }
 
     /// Reads the whole range into memory; returns it with the read's story.
+    /// Runs on the caller's task, without the stream's channel: small reads
+    /// are dominated by the round trip to the worker, and a task hop and two
+    /// wake-ups would add to it.
     pub async fn read_all(
         &self,
         path: &str,
         offset: u64,
         length: Option<u64>,
     ) -> (Result<Bytes, ReadError>, Explain) {
-        let mut stream = self.read(path, offset, length);
-        let mut out = BytesMut::new();
-        while let Some(chunk) = stream.next().await {
-            match chunk {
-                Ok(bytes) => out.extend_from_slice(&bytes),
-                Err(e) => return (Err(e), stream.explain()),
-            }
+        let story = Mutex::new(Explain {
+            path: path.to_owned(),
+            offset,
+            length,
+            client_cluster: self.inner.own_cluster.clone(),
+            ..Explain::default()
+        });
+        let mut chunks = Vec::new();
+        let path = path.trim_start_matches('/');
+        let result = self
+            .inner
+            .read_into(path, offset, length, &mut Sink::Buffer(&mut chunks), &story)
+            .await;
+        if result.is_err() {
+            self.inner.stats.failed();
         }
-        (Ok(out.freeze()), stream.explain())
+        let explain = story.into_inner().unwrap_or_else(|e| e.into_inner());
+        // One chunk (a small read) is returned as it came, without a copy.
+        let bytes = match chunks.len() {
+            0 => Bytes::new(),
+            1 => chunks.pop().expect("one chunk"),
+            _ => {
+                let mut out = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
+                chunks.iter().for_each(|c| out.extend_from_slice(c));
+                out.freeze()
+            }
+        };
+        (result.map(|()| bytes), explain)
     }
 }
 
@@ -269,6 +299,21 @@ impl Stream for ReadStream {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.rx.poll_recv(cx)
     }
+}
+
+/// What a worker's `GET /status/{path}` answers (the fields used here).
+#[derive(Clone, Copy, Debug, serde::Deserialize)]
+struct WorkerStatus {
+    length: u64,
+    cached_bytes: u64,
+    fully_cached: bool,
+}
+
+/// One worker's remembered answer about one file.
+struct Probed {
+    worker: String,
+    when: Instant,
+    status: WorkerStatus,
 }
 
 /// How a source failed, and what to say about it.
@@ -332,7 +377,7 @@ impl Inner {
                 let record = records.iter().find(|r| r.id == id).expect("on the ring");
                 candidates.push(Candidate {
                     cached_bytes: 0,
-                    rtt_us: 0,
+                    rtt_us: self.health.rtt_us(&record.id),
                     cluster: index.min(u8::MAX as usize) as u8,
                     cache: CacheState::Unknown,
                     local: index == 0,
@@ -345,44 +390,137 @@ impl Inner {
     }
 
     /// Learns each candidate's cache state, all at once, within
-    /// [`PROBE_TIMEOUT`]; a probe that fails leaves `unknown`. Returns the
-    /// file's length if a worker said it.
+    /// [`PROBE_TIMEOUT`]; answers younger than [`PROBE_MEMORY`] are reused.
+    /// A probe that fails leaves `unknown`. Returns the file's length if a
+    /// worker said it.
     async fn probe(
         &self,
         path: &str,
         replicas: &[WorkerRecord],
         candidates: &mut [Candidate],
     ) -> Option<u64> {
-        #[derive(serde::Deserialize)]
-        struct Status {
-            length: u64,
-            cached_bytes: u64,
-            fully_cached: bool,
-        }
-        let probes = replicas.iter().map(|r| {
-            let url = format!("http://{}/status/{path}", r.http_address());
-            let request = self.http.get(url).timeout(PROBE_TIMEOUT).send();
+        let now = Instant::now();
+        let remembered: Vec<Option<WorkerStatus>> = {
+            let probed = self.probed.lock().unwrap_or_else(|e| e.into_inner());
+            let known = probed.get(path).map_or(&[][..], Vec::as_slice);
+            replicas
+                .iter()
+                .map(|r| {
+                    known
+                        .iter()
+                        .find(|p| p.worker == r.id && now.duration_since(p.when) < PROBE_MEMORY)
+                        .map(|p| p.status)
+                })
+                .collect()
+        };
+        let probes = replicas.iter().zip(&remembered).map(|(r, known)| {
+            let request = known.is_none().then(|| {
+                let url = format!("http://{}/status/{path}", r.http_address());
+                self.http.get(url).timeout(PROBE_TIMEOUT).send()
+            });
             async move {
-                let response = request.await.ok()?.error_for_status().ok()?;
-                serde_json::from_slice::<Status>(&response.bytes().await.ok()?).ok()
+                if let Some(status) = known {
+                    return Some(*status);
+                }
+                let response = request?.await.ok()?.error_for_status().ok()?;
+                serde_json::from_slice::<WorkerStatus>(&response.bytes().await.ok()?).ok()
             }
         });
         let answers = futures::future::join_all(probes).await;
         let mut length = None;
-        for (candidate, answer) in candidates.iter_mut().zip(answers) {
-            if let Some(status) = answer {
-                length = Some(status.length);
-                candidate.cached_bytes = status.cached_bytes;
-                candidate.cache = if status.fully_cached {
-                    CacheState::Full
-                } else if status.cached_bytes > 0 {
-                    CacheState::Partial
-                } else {
-                    CacheState::None
-                };
+        let mut probed = self.probed.lock().unwrap_or_else(|e| e.into_inner());
+        if probed.len() >= PROBE_MEMORY_ENTRIES {
+            probed.retain(|_, answers| {
+                answers.retain(|p| now.duration_since(p.when) < PROBE_MEMORY);
+                !answers.is_empty()
+            });
+            if probed.len() >= PROBE_MEMORY_ENTRIES {
+                probed.clear();
             }
         }
+        for ((candidate, answer), (replica, known)) in candidates
+            .iter_mut()
+            .zip(answers)
+            .zip(replicas.iter().zip(&remembered))
+        {
+            let Some(status) = answer else { continue };
+            if known.is_none() {
+                let answers = probed.entry(path.to_owned()).or_default();
+                answers.retain(|p| p.worker != replica.id);
+                answers.push(Probed {
+                    worker: replica.id.clone(),
+                    when: now,
+                    status,
+                });
+            }
+            length = Some(status.length);
+            candidate.cached_bytes = status.cached_bytes;
+            candidate.cache = if status.fully_cached {
+                CacheState::Full
+            } else if status.cached_bytes > 0 {
+                CacheState::Partial
+            } else {
+                CacheState::None
+            };
+        }
         length
+    }
+
+    /// Forgets what a probe said of `path` on `worker` (its cache changed).
+    fn forget_probe(&self, worker: &str, path: &str) {
+        if let Some(answers) = self
+            .probed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(path)
+        {
+            answers.retain(|p| p.worker != worker);
+        }
+    }
+
+    /// Records that `worker` failed; the first failure starts a background
+    /// probe that trusts it again once it answers `/healthz` (half-open),
+    /// or forgets it once it leaves membership.
+    fn worker_failed(self: &Arc<Self>, worker: &WorkerRecord) {
+        if !self.health.failed(&worker.id) {
+            return;
+        }
+        let client: Weak<Self> = Arc::downgrade(self);
+        let (id, url) = (
+            worker.id.clone(),
+            format!("http://{}/healthz", worker.http_address()),
+        );
+        tokio::spawn(async move {
+            loop {
+                let Some(due) = client.upgrade().and_then(|c| c.health.probe_due(&id)) else {
+                    return; // Healthy again through a read, or the client is gone.
+                };
+                tokio::time::sleep_until(due.into()).await;
+                let Some(inner) = client.upgrade() else {
+                    return;
+                };
+                if !inner.view.borrow().workers().any(|w| w.id == id) {
+                    inner.health.forget(&id);
+                    return;
+                }
+                let started = Instant::now();
+                let answer = tokio::time::timeout(
+                    inner.settings.first_byte_timeout,
+                    inner.http.get(&url).send(),
+                )
+                .await;
+                match answer {
+                    Ok(Ok(response)) if response.status().is_success() => {
+                        tracing::info!(worker = %id, "worker answers again; trusted again");
+                        inner.health.succeeded(&id, started.elapsed());
+                        return;
+                    }
+                    _ => {
+                        inner.health.failed(&id);
+                    }
+                }
+            }
+        });
     }
 
     async fn read_into(
@@ -390,7 +528,7 @@ impl Inner {
         path: &str,
         offset: u64,
         length: Option<u64>,
-        tx: &mpsc::Sender<Result<Bytes, ReadError>>,
+        sink: &mut Sink<'_>,
         story: &Mutex<Explain>,
     ) -> Result<(), ReadError> {
         let (replicas, mut candidates) = self.replicas(path);
@@ -449,7 +587,7 @@ impl Inner {
         while let Some(&source) = sources.get(next) {
             let from = offset + delivered;
             let rest = length.map(|l| l - delivered);
-            let mut out = Delivery { tx, sent: 0 };
+            let mut out = Delivery { sink, sent: 0 };
             let result = match source {
                 Source::Worker(i) => {
                     self.read_worker(&replicas[i as usize], path, from, rest, &mut out)
@@ -459,6 +597,11 @@ impl Inner {
             };
             let sent = out.sent;
             delivered += sent;
+            if let Source::Worker(i) = source
+                && !candidates[i as usize].local
+            {
+                self.stats.crossed_zones(sent);
+            }
             let outcome = match &result {
                 Ok(()) => "served".to_owned(),
                 Err(e) => e.describe(),
@@ -477,7 +620,7 @@ impl Inner {
             }
             match result {
                 Ok(()) => {
-                    self.served(source, &replicas, &candidates, delivered, story);
+                    self.served(source, &candidates, story);
                     if let (Source::Worker(i), Some(to)) = (source, plan.passive_cache_to)
                         && !candidates[i as usize].local
                     {
@@ -486,11 +629,15 @@ impl Inner {
                     return Ok(());
                 }
                 Err(error) => {
-                    if tx.is_closed() {
+                    if sink.is_closed() {
                         return Ok(()); // The reader went away.
                     }
-                    if let Source::Worker(i) = source {
-                        self.health.failed(&replicas[i as usize].id);
+                    // A 404 says the file is missing, not that the worker is.
+                    if let Source::Worker(i) = source
+                        && error.kind != FailureKind::NotFound
+                    {
+                        self.worker_failed(&replicas[i as usize]);
+                        self.forget_probe(&replicas[i as usize].id, path);
                     }
                     request.attempt += 1;
                     let failure = Failure {
@@ -503,6 +650,9 @@ impl Inner {
                         NextStep::NextSource => {
                             next += 1;
                             retries = 0;
+                            if next < sources.len() {
+                                self.stats.failed_over();
+                            }
                         }
                         NextStep::RetryAfterMs(ms) => {
                             retries += 1;
@@ -531,34 +681,24 @@ impl Inner {
         })
     }
 
-    /// Counts a served read by tier and marks the source healthy.
-    fn served(
-        &self,
-        source: Source,
-        replicas: &[WorkerRecord],
-        candidates: &[Candidate],
-        bytes: u64,
-        story: &Mutex<Explain>,
-    ) {
-        let s = &self.stats;
-        let counter = match source {
-            Source::Ufs => &s.ufs_reads,
+    /// Counts a served read by the tier of the source that finished it;
+    /// bytes from other zones count as crossing zones whichever attempt
+    /// delivered them.
+    fn served(&self, source: Source, candidates: &[Candidate], story: &Mutex<Explain>) {
+        let tier = match source {
+            Source::Ufs => Tier::Ufs,
             Source::Worker(i) => {
-                let (replica, candidate) = (&replicas[i as usize], &candidates[i as usize]);
-                self.health.succeeded(&replica.id);
-                if !candidate.local {
-                    s.cross_zone_bytes.fetch_add(bytes, Ordering::Relaxed);
-                }
+                let candidate = &candidates[i as usize];
                 match (candidate.local, candidate.cache == CacheState::Full) {
-                    (true, true) => &s.local_cached_reads,
-                    (false, true) => &s.remote_cached_reads,
-                    (true, false) => &s.local_reads,
-                    (false, false) => &s.remote_reads,
+                    (true, true) => Tier::LocalCached,
+                    (false, true) => Tier::RemoteCached,
+                    (true, false) => Tier::Local,
+                    (false, false) => Tier::Remote,
                 }
             }
         };
-        counter.fetch_add(1, Ordering::Relaxed);
         let mut st = story.lock().unwrap_or_else(|e| e.into_inner());
+        self.stats.served(tier, st.bytes);
         st.served_by = st.attempts.last().map(|a| a.source.clone());
     }
 
@@ -569,7 +709,7 @@ impl Inner {
         path: &str,
         from: u64,
         rest: Option<u64>,
-        out: &mut Delivery<'_>,
+        out: &mut Delivery<'_, '_>,
     ) -> Result<(), SourceError> {
         if rest == Some(0) {
             return Ok(());
@@ -580,6 +720,7 @@ impl Inner {
             None => format!("bytes={from}-"),
         };
         let wait = self.settings.first_byte_timeout;
+        let started = Instant::now();
         let response = tokio::time::timeout(wait, self.http.get(url).header("Range", range).send())
             .await
             .map_err(|_| SourceError::new(FailureKind::Timeout, format!("no answer in {wait:?}")))?
@@ -594,6 +735,9 @@ impl Inner {
                 SourceError::new(kind, crate::error_chain(&e))
             })?;
         let status = response.status();
+        if !status.is_server_error() {
+            self.health.succeeded(&worker.id, started.elapsed());
+        }
         if status == reqwest::StatusCode::RANGE_NOT_SATISFIABLE {
             return Ok(()); // The range starts at or past the end: nothing left.
         }
@@ -644,7 +788,7 @@ impl Inner {
         path: &str,
         from: u64,
         rest: Option<u64>,
-        out: &mut Delivery<'_>,
+        out: &mut Delivery<'_, '_>,
     ) -> Result<(), SourceError> {
         let Some(ufs) = &self.ufs else {
             return Err(SourceError::new(
@@ -692,7 +836,7 @@ impl Inner {
         let inner = self.clone();
         tokio::spawn(async move {
             match inner.http.post(&url).send().await {
-                Ok(r) if r.status().is_success() => {}
+                Ok(r) if r.status().is_success() => inner.forget_probe(&key.0, &key.1),
                 Ok(r) => tracing::warn!(%url, status = %r.status(), "passive cache load refused"),
                 Err(e) => {
                     tracing::warn!(%url, error = %crate::error_chain(&e), "passive cache load failed")
@@ -707,24 +851,45 @@ impl Inner {
     }
 }
 
+/// Where a read's bytes go: a stream's channel, or one buffer.
+enum Sink<'a> {
+    Channel(&'a mpsc::Sender<Result<Bytes, ReadError>>),
+    Buffer(&'a mut Vec<Bytes>),
+}
+
+impl Sink<'_> {
+    /// True when nobody will take more bytes (the stream was dropped).
+    fn is_closed(&self) -> bool {
+        match self {
+            Sink::Channel(tx) => tx.is_closed(),
+            Sink::Buffer(_) => false,
+        }
+    }
+}
+
 /// Where one attempt's bytes go, and how many it delivered.
-struct Delivery<'a> {
-    tx: &'a mpsc::Sender<Result<Bytes, ReadError>>,
+struct Delivery<'a, 'b> {
+    sink: &'a mut Sink<'b>,
     sent: u64,
 }
 
-impl Delivery<'_> {
+impl Delivery<'_, '_> {
     /// Hands a chunk to the reader.
     async fn send(&mut self, chunk: Bytes) -> Result<(), SourceError> {
         if chunk.is_empty() {
             return Ok(());
         }
         let n = chunk.len() as u64;
-        if self.tx.send(Ok(chunk)).await.is_err() {
-            return Err(SourceError::new(
-                FailureKind::IoError,
-                "the reader went away",
-            ));
+        match self.sink {
+            Sink::Channel(tx) => {
+                if tx.send(Ok(chunk)).await.is_err() {
+                    return Err(SourceError::new(
+                        FailureKind::IoError,
+                        "the reader went away",
+                    ));
+                }
+            }
+            Sink::Buffer(chunks) => chunks.push(chunk),
         }
         self.sent += n;
         Ok(())
