@@ -9,6 +9,7 @@ pub mod cache;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod demo;
 pub mod membership;
 pub mod policy;
 pub mod scenario;

@@ -172,8 +172,10 @@ pub enum Layout {
     Static {
         /// The file listing them.
         file: PathBuf,
-        /// The cluster they form.
+        /// The process's own cluster.
         cluster: String,
+        /// Whether the other clusters the file lists are seen too.
+        multi_cluster: bool,
     },
 }
 
@@ -183,6 +185,7 @@ impl Layout {
         if let MembershipType::Static { file } = &config.membership {
             return Ok(Layout::Static {
                 file: file.clone(),
+                multi_cluster: config.multi_cluster,
                 cluster: config
                     .cluster_name
                     .clone()

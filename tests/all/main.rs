@@ -8,8 +8,10 @@ mod support;
 mod zones;
 
 mod abi_fidelity;
+mod demo;
 mod differential;
 mod embedded_default;
+mod examples;
 mod hot_swap;
 mod membership;
 mod misbehaving_policies;

@@ -70,29 +70,18 @@ impl Etcd {
             "etcd {} is already running",
             self.name
         );
-        let peer = format!("http://127.0.0.1:{}", self.peer_port);
         let log = std::fs::File::create(self.data.with_extension("log")).unwrap();
-        let child = Command::new("etcd")
-            .args(["--name", &self.name, "--data-dir"])
-            .arg(&self.data)
-            .args([
-                "--listen-client-urls",
-                &self.url,
-                "--advertise-client-urls",
-                &self.url,
-            ])
-            .args([
-                "--listen-peer-urls",
-                &peer,
-                "--initial-advertise-peer-urls",
-                &peer,
-            ])
-            .arg("--initial-cluster")
-            .arg(format!("{}={peer}", self.name))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("etcd runs (apt-get install etcd-server)");
+        let child = azimuth::demo::spawn::etcd_command(
+            Path::new("etcd"),
+            &self.name,
+            &self.data,
+            self.client_port,
+            self.peer_port,
+        )
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("etcd runs (apt-get install etcd-server)");
         self.child = Some(child);
         let healthy = wait_for(Duration::from_secs(20), || self.healthy().then_some(()));
         assert!(

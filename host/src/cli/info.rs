@@ -47,7 +47,11 @@ pub fn run(site: &SiteArgs, command: InfoCommand) -> anyhow::Result<Outcome> {
 pub fn read_view(site: &SiteArgs, limit: Duration) -> anyhow::Result<MembershipView> {
     let config = site.load(|_| {})?;
     match Layout::resolve(&config)? {
-        Layout::Static { file, cluster } => Ok(static_list::load(&file, &cluster)?),
+        Layout::Static {
+            file,
+            cluster,
+            multi_cluster,
+        } => Ok(static_list::load(&file, &cluster, multi_cluster)?),
         Layout::Etcd { groups, .. } => {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {

@@ -1,6 +1,7 @@
 //! The command line: clap structures mirroring the arguments, and dispatch.
 //! Errors reach `main` as `anyhow` chains and print with every cause.
 
+mod demo;
 mod info;
 mod load;
 mod policy;
@@ -44,6 +45,11 @@ pub struct Args {
 /// The top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Start three zones on this machine and watch the read path work: a
+    /// zone dies and reads fail over, passive caching refills it, a policy
+    /// swap changes the ranking; then a report, and everything stopped.
+    /// Example: `azimuth demo` (or `azimuth demo --keep-running`)
+    Demo(demo::DemoArgs),
     /// Build, check, try, publish and follow routing policies.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
@@ -139,6 +145,7 @@ fn render_chain(error: &anyhow::Error) -> String {
 /// Runs one parsed command.
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     match args.command {
+        Command::Demo(demo) => demo::run(demo),
         Command::Policy(command) => policy::run(&args.site, command),
         Command::Worker(worker) => worker::run(&args.site, worker),
         Command::Info(command) => info::run(&args.site, command),

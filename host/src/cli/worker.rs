@@ -15,6 +15,10 @@ pub struct WorkerArgs {
     /// HTTP listen address; port 0 picks a free one (azimuth.worker.listen) [default: 127.0.0.1:0].
     #[arg(long)]
     listen: Option<String>,
+    /// The host clients reach this worker at, e.g. the pod IP when listening
+    /// on 0.0.0.0 (azimuth.worker.host) [default: the listen address's host].
+    #[arg(long)]
+    host: Option<String>,
     /// This worker's id in membership (azimuth.worker.id) [default: <host>-<port>].
     #[arg(long)]
     id: Option<String>,
@@ -47,6 +51,7 @@ pub fn run(site: &SiteArgs, args: WorkerArgs) -> anyhow::Result<Outcome> {
     let config = site.load(|raw| {
         raw.set_flag("--cluster", config::CLUSTER_NAME, args.cluster);
         raw.set_flag("--listen", config::WORKER_LISTEN, args.listen);
+        raw.set_flag("--host", config::WORKER_HOST, args.host);
         raw.set_flag("--id", config::WORKER_ID, args.id);
         raw.set_flag("--zone", config::WORKER_ZONE, args.zone);
         raw.set_flag("--ufs", config::UFS_ROOT, args.ufs);

@@ -144,8 +144,13 @@ impl Client {
             .to_owned();
         let layout = Layout::resolve(config)?;
         let (view, watcher, static_view) = match &layout {
-            Layout::Static { file, cluster } => {
-                let (tx, rx) = watch::channel(Arc::new(static_list::load(file, cluster)?));
+            Layout::Static {
+                file,
+                cluster,
+                multi_cluster,
+            } => {
+                let view = static_list::load(file, cluster, *multi_cluster)?;
+                let (tx, rx) = watch::channel(Arc::new(view));
                 (rx, None, Some(tx))
             }
             Layout::Etcd { groups, .. } => {
@@ -187,6 +192,11 @@ impl Client {
                 _tasks: tasks,
             }),
         })
+    }
+
+    /// The membership view the client reads by now.
+    pub fn view(&self) -> Arc<MembershipView> {
+        self.inner.view.borrow().clone()
     }
 
     /// The policy engine deciding this client's reads.

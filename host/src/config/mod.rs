@@ -455,11 +455,14 @@ impl RawSettings {
             .parsed(MULTI_CLUSTER_ENABLED, values::parse_bool)?
             .unwrap_or(false);
         let topology_path = s.path(MULTI_CLUSTER_CONFIG_PATH);
-        if multi_cluster && topology_path.is_none() {
+        // A STATIC list names its clusters itself (`[cluster]` sections).
+        let static_list = matches!(membership, MembershipType::Static { .. });
+        if multi_cluster && topology_path.is_none() && !static_list {
             return Err(ConfigError::Missing {
                 key: MULTI_CLUSTER_CONFIG_PATH,
                 why: format!(
-                    "{MULTI_CLUSTER_ENABLED}=true needs the topology file (multi-az-clusters.json)"
+                    "{MULTI_CLUSTER_ENABLED}=true needs the topology file (multi-az-clusters.json), \
+                     or a STATIC worker list with [cluster] sections"
                 ),
             });
         }

@@ -2,7 +2,11 @@
 //! use with no etcd (`alluxio.worker.membership.manager.type=STATIC`).
 //!
 //! One worker per line, `host:port` or `id host:port`; `#` starts a comment.
-//! Without an id, the address is the id.
+//! Without an id, the address is the id. Workers belong to the process's own
+//! cluster, or, after a `[cluster-name]` line, to that cluster: one file can
+//! list several clusters (zones) on one machine, as `azimuth demo` does
+//! without etcd. Other clusters are seen only with
+//! `alluxio.multi.cluster.enabled=true`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,13 +35,20 @@ pub enum StaticListError {
     },
 }
 
-/// Reads the workers file into a one-group view for `cluster`.
-pub fn load(path: &Path, cluster: &str) -> Result<MembershipView, StaticListError> {
+/// Reads the workers file into a one-group view: `cluster`'s workers, and
+/// with `multi_cluster` those of every other cluster the file lists.
+pub fn load(
+    path: &Path,
+    own_cluster: &str,
+    multi_cluster: bool,
+) -> Result<MembershipView, StaticListError> {
     let text = std::fs::read_to_string(path).map_err(|source| StaticListError::Read {
         path: path.to_owned(),
         source,
     })?;
     let mut workers = BTreeMap::new();
+    let mut clusters = vec![own_cluster.to_owned()];
+    let mut cluster = own_cluster.to_owned();
     for (index, raw) in text.lines().enumerate() {
         let line = raw.split('#').next().unwrap_or("").trim();
         if line.is_empty() {
@@ -49,6 +60,17 @@ pub fn load(path: &Path, cluster: &str) -> Result<MembershipView, StaticListErro
             text: raw.to_owned(),
             why,
         };
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            check_name(name).map_err(|why| bad(format!("cluster name {name:?}: {why}")))?;
+            if !clusters.iter().any(|c| c == name) {
+                clusters.push(name.to_owned());
+            }
+            cluster = name.to_owned();
+            continue;
+        }
+        if !multi_cluster && cluster != own_cluster {
+            continue;
+        }
         let mut fields = line.split_whitespace();
         let (id, address) = match (fields.next(), fields.next(), fields.next()) {
             (Some(address), None, _) => (address.replace([':', '[', ']'], "_"), address),
@@ -68,8 +90,8 @@ pub fn load(path: &Path, cluster: &str) -> Result<MembershipView, StaticListErro
             .to_owned();
         let record = WorkerRecord {
             id: id.clone(),
-            cluster: cluster.to_owned(),
-            zone: cluster.to_owned(),
+            cluster: cluster.clone(),
+            zone: cluster.clone(),
             host,
             ports: Ports { http: port },
             capacity_bytes: 0,
@@ -78,13 +100,17 @@ pub fn load(path: &Path, cluster: &str) -> Result<MembershipView, StaticListErro
             version: String::new(),
             policy_sha256: None,
         };
-        if workers.insert(worker_key(cluster, &id), record).is_some() {
+        if workers.insert(worker_key(&cluster, &id), record).is_some() {
             return Err(bad(format!("worker {id:?} is listed twice")));
         }
     }
     Ok(MembershipView {
         groups: vec![GroupView {
-            clusters: vec![cluster.to_owned()],
+            clusters: if multi_cluster {
+                clusters
+            } else {
+                vec![own_cluster.to_owned()]
+            },
             endpoints: Vec::new(),
             status: GroupStatus::Static,
             workers,
@@ -105,7 +131,7 @@ mod tests {
             "# local workers\n127.0.0.1:29999\nw2 127.0.0.1:30000  # second\n",
         )
         .unwrap();
-        let view = load(&path, "local").unwrap();
+        let view = load(&path, "local", false).unwrap();
         let ids: Vec<_> = view
             .workers()
             .map(|w| (w.id.as_str(), w.http_address()))
@@ -120,11 +146,38 @@ mod tests {
     }
 
     #[test]
+    fn sections_list_other_clusters_seen_only_with_multi_cluster() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("workers");
+        std::fs::write(
+            &path,
+            "a1 127.0.0.1:1\n[zone-b]\nb1 127.0.0.1:2\n[zone-a]\na2 127.0.0.1:3\n",
+        )
+        .unwrap();
+        let all = load(&path, "zone-a", true).unwrap();
+        assert_eq!(all.groups[0].clusters, ["zone-a", "zone-b"]);
+        let placed: Vec<_> = all
+            .workers()
+            .map(|w| format!("{}/{}", w.cluster, w.id))
+            .collect();
+        assert_eq!(placed, ["zone-a/a1", "zone-a/a2", "zone-b/b1"]);
+        let own = load(&path, "zone-a", false).unwrap();
+        assert_eq!(own.groups[0].clusters, ["zone-a"]);
+        assert_eq!(own.workers().count(), 2);
+        std::fs::write(&path, "[bad name]\n").unwrap();
+        let err = load(&path, "zone-a", true).unwrap_err().to_string();
+        assert!(
+            err.contains("workers:1: \"[bad name]\": cluster name"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_bad_line_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("workers");
         std::fs::write(&path, "127.0.0.1:1\nlocalhost\n").unwrap();
-        let err = load(&path, "local").unwrap_err().to_string();
+        let err = load(&path, "local", false).unwrap_err().to_string();
         assert!(
             err.ends_with("workers:2: \"localhost\": missing :port"),
             "{err}"

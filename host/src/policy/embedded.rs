@@ -10,3 +10,9 @@ pub const DEFAULT_POLICY: &[u8] = include_bytes!("../../assets/default-policy.wa
 
 /// How the embedded default policy is named in logs and output.
 pub const DEFAULT_ORIGIN: &str = "embedded:default";
+
+/// The component bytes of `policies/zone-local` (local workers, then the
+/// UFS; never across zones), which `azimuth demo` swaps in to show a ranking
+/// change on a machine without a Wasm toolchain. Refreshed and checked like
+/// the default (`host/assets/zone-local-policy.wasm`).
+pub const ZONE_LOCAL_POLICY: &[u8] = include_bytes!("../../assets/zone-local-policy.wasm");
