@@ -46,6 +46,8 @@ fn the_demo_without_etcd_fails_no_read_fails_over_refills_by_passive_cache_and_l
     assert!(tier(1, "remote_cached") > 0);
     assert!(tier(2, "remote_cached") > 0 && tier(2, "local_cached") > 0);
     assert_eq!(phases[3]["cross_zone_bytes"], 0);
+    // Zone a is trusted again by then: zone-local reads it, not the UFS.
+    assert_eq!(tier(3, "ufs"), 0, "{}", phases[3]);
     assert_ne!(report["plan_before"], report["plan_after"]);
     assert!(
         report["checks"]

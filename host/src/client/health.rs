@@ -6,8 +6,8 @@
 //! not trusted again on a timer alone: once its pause is over, a background
 //! probe (the client's, see `Inner::probe_until_healthy`) asks it for
 //! `/healthz` — half-open — and only an answer makes it healthy. A probe
-//! that fails doubles the pause (1 s up to 30 s). A good read also makes a
-//! worker healthy.
+//! that fails doubles the pause (1 s up to 30 s); more reads failing while
+//! it is down do not. A good read also makes a worker healthy.
 //!
 //! Latency is the time to the first byte of a response (reads and probes),
 //! smoothed (EWMA, weight 1/4 to the newest sample); policies see it as
@@ -49,10 +49,27 @@ impl Health {
         self.lock().rtt_us.get(worker).copied().unwrap_or(0)
     }
 
-    /// Records a failed read from (or probe of) `worker`. Returns true when
-    /// this is its first failure since it was last healthy, so that the
-    /// caller starts one background probe.
+    /// Records a failed read from `worker`. Returns true when it was healthy
+    /// until now, so that the caller starts one background probe. Reads
+    /// that fail while it is down (say, eight readers that met it at once)
+    /// do not lengthen its pause: only failed probes do.
     pub fn failed(&self, worker: &str) -> bool {
+        let mut known = self.lock();
+        if known.down.contains_key(worker) {
+            return false;
+        }
+        known.down.insert(
+            worker.to_owned(),
+            Down {
+                until: Instant::now() + FIRST_PAUSE,
+                failures: 1,
+            },
+        );
+        true
+    }
+
+    /// Records a failed probe of `worker`: its pause doubles (up to 30 s).
+    pub fn probe_failed(&self, worker: &str) {
         let mut known = self.lock();
         let entry = known.down.entry(worker.to_owned()).or_insert(Down {
             until: Instant::now(),
@@ -63,7 +80,6 @@ impl Health {
             .saturating_mul(1 << (entry.failures - 1).min(5))
             .min(LONGEST_PAUSE);
         entry.until = Instant::now() + pause;
-        entry.failures == 1
     }
 
     /// When the next probe of `worker` is due; `None` if it is healthy.
@@ -103,7 +119,9 @@ mod tests {
         let health = Health::default();
         assert!(health.is_healthy("w1"));
         assert!(health.failed("w1"), "the first failure starts a probe");
+        let due = health.probe_due("w1").unwrap();
         assert!(!health.failed("w1"), "later ones do not start another");
+        assert_eq!(health.probe_due("w1"), Some(due), "nor lengthen the pause");
         assert!(!health.is_healthy("w1"));
         assert!(health.is_healthy("w2"));
         health.lock().down.get_mut("w1").unwrap().until = Instant::now();
@@ -117,10 +135,11 @@ mod tests {
     }
 
     #[test]
-    fn pauses_double_with_consecutive_failures_up_to_the_longest() {
+    fn pauses_double_with_failed_probes_up_to_the_longest() {
         let health = Health::default();
+        health.failed("w1");
         for _ in 0..10 {
-            health.failed("w1");
+            health.probe_failed("w1");
         }
         let pause = health.probe_due("w1").unwrap() - Instant::now();
         assert!(pause > Duration::from_secs(29) && pause <= LONGEST_PAUSE);

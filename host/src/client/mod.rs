@@ -495,6 +495,7 @@ impl Inner {
         if !self.health.failed(&worker.id) {
             return;
         }
+        tracing::info!(worker = %worker.id, "worker failed a read; left out until it answers a probe");
         let client: Weak<Self> = Arc::downgrade(self);
         let (id, url) = (
             worker.id.clone(),
@@ -510,6 +511,7 @@ impl Inner {
                     return;
                 };
                 if !inner.view.borrow().workers().any(|w| w.id == id) {
+                    tracing::info!(worker = %id, "worker left membership; forgotten");
                     inner.health.forget(&id);
                     return;
                 }
@@ -526,7 +528,8 @@ impl Inner {
                         return;
                     }
                     _ => {
-                        inner.health.failed(&id);
+                        tracing::debug!(worker = %id, "health probe failed");
+                        inner.health.probe_failed(&id);
                     }
                 }
             }
