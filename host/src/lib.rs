@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod membership;
 pub mod policy;
+pub mod prometheus;
 pub mod scenario;
 pub mod topology;
 pub mod ufs;

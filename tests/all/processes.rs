@@ -1,8 +1,8 @@
 //! Real etcd and worker processes for tests, on loopback and free ports,
 //! killed when dropped.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -100,14 +100,7 @@ impl Etcd {
     }
 
     fn healthy(&self) -> bool {
-        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.client_port)) else {
-            return false;
-        };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-        let _ = stream.write_all(b"GET /health HTTP/1.0\r\n\r\n");
-        let mut response = String::new();
-        let _ = stream.read_to_string(&mut response);
-        response.contains("\"health\":\"true\"")
+        azimuth::demo::spawn::etcd_healthy(self.client_port)
     }
 }
 

@@ -39,14 +39,15 @@ pub struct Health {
 }
 
 impl Health {
-    /// True unless `worker` failed and has not answered since.
-    pub fn is_healthy(&self, worker: &str) -> bool {
-        !self.lock().down.contains_key(worker)
-    }
-
-    /// The smoothed time to first byte of `worker` in µs; 0 if never measured.
-    pub fn rtt_us(&self, worker: &str) -> u32 {
-        self.lock().rtt_us.get(worker).copied().unwrap_or(0)
+    /// Whether `worker` is trusted (it has not failed, or has answered
+    /// since), and its smoothed time to first byte in µs (0: never
+    /// measured): what a candidate tells the policy, under one lock.
+    pub fn of(&self, worker: &str) -> (bool, u32) {
+        let known = self.lock();
+        (
+            !known.down.contains_key(worker),
+            known.rtt_us.get(worker).copied().unwrap_or(0),
+        )
     }
 
     /// Records a failed read from `worker`. Returns true when it was healthy
@@ -93,9 +94,16 @@ impl Health {
             .unwrap_or(u32::MAX)
             .max(1);
         let mut known = self.lock();
-        known.down.remove(worker);
-        let rtt = known.rtt_us.entry(worker.to_owned()).or_insert(sample);
-        *rtt = ((u64::from(*rtt) * 3 + u64::from(sample)) / 4) as u32;
+        if !known.down.is_empty() {
+            known.down.remove(worker);
+        }
+        // Every read lands here: a worker seen before costs no allocation.
+        match known.rtt_us.get_mut(worker) {
+            Some(rtt) => *rtt = ((u64::from(*rtt) * 3 + u64::from(sample)) / 4) as u32,
+            None => {
+                known.rtt_us.insert(worker.to_owned(), sample);
+            }
+        }
     }
 
     /// Forgets `worker` (it left membership).
@@ -117,20 +125,17 @@ mod tests {
     #[test]
     fn a_failed_worker_stays_unhealthy_past_its_pause_until_it_answers() {
         let health = Health::default();
-        assert!(health.is_healthy("w1"));
+        assert!(health.of("w1").0);
         assert!(health.failed("w1"), "the first failure starts a probe");
         let due = health.probe_due("w1").unwrap();
         assert!(!health.failed("w1"), "later ones do not start another");
         assert_eq!(health.probe_due("w1"), Some(due), "nor lengthen the pause");
-        assert!(!health.is_healthy("w1"));
-        assert!(health.is_healthy("w2"));
+        assert!(!health.of("w1").0);
+        assert!(health.of("w2").0);
         health.lock().down.get_mut("w1").unwrap().until = Instant::now();
-        assert!(
-            !health.is_healthy("w1"),
-            "a timer alone does not restore trust"
-        );
+        assert!(!health.of("w1").0, "a timer alone does not restore trust");
         health.succeeded("w1", Duration::from_micros(300));
-        assert!(health.is_healthy("w1"));
+        assert!(health.of("w1").0);
         assert!(health.probe_due("w1").is_none());
     }
 
@@ -148,12 +153,12 @@ mod tests {
     #[test]
     fn latency_is_a_smoothed_time_to_first_byte() {
         let health = Health::default();
-        assert_eq!(health.rtt_us("w1"), 0);
+        assert_eq!(health.of("w1"), (true, 0));
         health.succeeded("w1", Duration::from_micros(400));
-        assert_eq!(health.rtt_us("w1"), 400);
+        assert_eq!(health.of("w1"), (true, 400));
         health.succeeded("w1", Duration::from_micros(800));
-        assert_eq!(health.rtt_us("w1"), 500);
+        assert_eq!(health.of("w1"), (true, 500));
         health.forget("w1");
-        assert_eq!(health.rtt_us("w1"), 0);
+        assert_eq!(health.of("w1"), (true, 0));
     }
 }

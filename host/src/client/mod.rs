@@ -224,13 +224,7 @@ impl Client {
     /// serve the rest; the bytes before it are exact.
     pub fn read(&self, path: &str, offset: u64, length: Option<u64>) -> ReadStream {
         let (tx, rx) = mpsc::channel(8);
-        let explain = Arc::new(Mutex::new(Explain {
-            path: path.to_owned(),
-            offset,
-            length,
-            client_cluster: self.inner.own_cluster.clone(),
-            ..Explain::default()
-        }));
+        let explain = Arc::new(Mutex::new(self.story(path, offset, length)));
         let inner = self.inner.clone();
         let (path, story) = (path.trim_start_matches('/').to_owned(), explain.clone());
         tokio::spawn(async move {
@@ -246,6 +240,17 @@ impl Client {
         ReadStream { rx, explain }
     }
 
+    /// The story of a read before it starts: what was asked, by whom.
+    fn story(&self, path: &str, offset: u64, length: Option<u64>) -> Explain {
+        Explain {
+            path: path.to_owned(),
+            offset,
+            length,
+            client_cluster: self.inner.own_cluster.clone(),
+            ..Explain::default()
+        }
+    }
+
     /// Reads the whole range into memory; returns it with the read's story.
     /// Runs on the caller's task, without the stream's channel: small reads
     /// are dominated by the round trip to the worker, and a task hop and two
@@ -256,13 +261,7 @@ impl Client {
         offset: u64,
         length: Option<u64>,
     ) -> (Result<Bytes, ReadError>, Explain) {
-        let story = Mutex::new(Explain {
-            path: path.to_owned(),
-            offset,
-            length,
-            client_cluster: self.inner.own_cluster.clone(),
-            ..Explain::default()
-        });
+        let story = Mutex::new(self.story(path, offset, length));
         let mut chunks = Vec::new();
         let path = path.trim_start_matches('/');
         let result = self
@@ -317,6 +316,28 @@ struct WorkerStatus {
     length: u64,
     cached_bytes: u64,
     fully_cached: bool,
+}
+
+/// Sets each candidate's cache state from its probe answer (none: it stays
+/// `unknown`); returns the file's length if any worker said it.
+fn apply_probes(
+    candidates: &mut [Candidate],
+    answers: impl Iterator<Item = Option<WorkerStatus>>,
+) -> Option<u64> {
+    let mut length = None;
+    for (candidate, answer) in candidates.iter_mut().zip(answers) {
+        let Some(status) = answer else { continue };
+        length = Some(status.length);
+        candidate.cached_bytes = status.cached_bytes;
+        candidate.cache = if status.fully_cached {
+            CacheState::Full
+        } else if status.cached_bytes > 0 {
+            CacheState::Partial
+        } else {
+            CacheState::None
+        };
+    }
+    length
 }
 
 /// One worker's remembered answer about one file.
@@ -385,13 +406,14 @@ impl Inner {
         for (index, (ring, records)) in placement.clusters.iter().enumerate() {
             for id in ring.replicas(path, self.settings.replicas) {
                 let record = records.iter().find(|r| r.id == id).expect("on the ring");
+                let (healthy, rtt_us) = self.health.of(&record.id);
                 candidates.push(Candidate {
                     cached_bytes: 0,
-                    rtt_us: self.health.rtt_us(&record.id),
+                    rtt_us,
                     cluster: index.min(u8::MAX as usize) as u8,
                     cache: CacheState::Unknown,
                     local: index == 0,
-                    healthy: self.health.is_healthy(&record.id),
+                    healthy,
                 });
                 replicas.push(record.clone());
             }
@@ -423,6 +445,10 @@ impl Inner {
                 })
                 .collect()
         };
+        if remembered.iter().all(Option::is_some) {
+            // A burst of reads of one file: no request, no bookkeeping.
+            return apply_probes(candidates, remembered.into_iter());
+        }
         let probes = replicas.iter().zip(&remembered).map(|(r, known)| {
             let request = known.is_none().then(|| {
                 let url = format!("http://{}/status/{path}", r.http_address());
@@ -437,7 +463,6 @@ impl Inner {
             }
         });
         let answers = futures::future::join_all(probes).await;
-        let mut length = None;
         let mut probed = self.probed.lock().unwrap_or_else(|e| e.into_inner());
         if probed.len() >= PROBE_MEMORY_ENTRIES {
             probed.retain(|_, answers| {
@@ -448,32 +473,19 @@ impl Inner {
                 probed.clear();
             }
         }
-        for ((candidate, answer), (replica, known)) in candidates
-            .iter_mut()
-            .zip(answers)
-            .zip(replicas.iter().zip(&remembered))
-        {
-            let Some(status) = answer else { continue };
-            if known.is_none() {
+        for ((answer, known), replica) in answers.iter().zip(&remembered).zip(replicas) {
+            if let (Some(status), None) = (answer, known) {
                 let answers = probed.entry(path.to_owned()).or_default();
                 answers.retain(|p| p.worker != replica.id);
                 answers.push(Probed {
                     worker: replica.id.clone(),
                     when: now,
-                    status,
+                    status: *status,
                 });
             }
-            length = Some(status.length);
-            candidate.cached_bytes = status.cached_bytes;
-            candidate.cache = if status.fully_cached {
-                CacheState::Full
-            } else if status.cached_bytes > 0 {
-                CacheState::Partial
-            } else {
-                CacheState::None
-            };
         }
-        length
+        drop(probed);
+        apply_probes(candidates, answers.into_iter())
     }
 
     /// Forgets what a probe said of `path` on `worker` (its cache changed).

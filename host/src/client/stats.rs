@@ -1,9 +1,10 @@
 //! Read counters by source tier, and their Prometheus rendering.
 
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
+
+use crate::prometheus;
 
 /// Where a read's bytes came from, as the counters split them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,27 +132,24 @@ impl StatsSnapshot {
     /// The counters in Prometheus text format, `cluster` as a label.
     pub fn prometheus(&self, cluster: &str) -> String {
         let mut out = String::new();
-        let mut family = |name: &str, help: &str, values: &[u64; 5]| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (name, help, values) in [
+            (
+                "azimuth_client_reads_total",
+                "Reads served, by the tier of the source that finished them.",
+                &self.reads,
+            ),
+            (
+                "azimuth_client_read_bytes_total",
+                "Bytes delivered, by the tier of the source that delivered them.",
+                &self.bytes,
+            ),
+        ] {
+            let mut family = prometheus::family(&mut out, name, "counter", help);
             for tier in Tier::ALL {
-                let _ = writeln!(
-                    out,
-                    "{name}{{cluster=\"{cluster}\",tier=\"{}\"}} {}",
-                    tier.name(),
-                    values[tier as usize]
-                );
+                let labels = [("cluster", cluster), ("tier", tier.name())];
+                family.sample(&labels, values[tier as usize]);
             }
-        };
-        family(
-            "azimuth_client_reads_total",
-            "Reads served, by the tier of the source that finished them.",
-            &self.reads,
-        );
-        family(
-            "azimuth_client_read_bytes_total",
-            "Bytes delivered, by the tier of the source that delivered them.",
-            &self.bytes,
-        );
+        }
         for (name, help, value) in [
             (
                 "azimuth_client_cross_zone_bytes_total",
@@ -169,10 +167,8 @@ impl StatsSnapshot {
                 self.failovers,
             ),
         ] {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name}{{cluster=\"{cluster}\"}} {value}"
-            );
+            prometheus::family(&mut out, name, "counter", help)
+                .sample(&[("cluster", cluster)], value);
         }
         out
     }

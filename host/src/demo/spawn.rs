@@ -168,8 +168,9 @@ pub fn start_etcd(binary: &Path, dir: &Path) -> anyhow::Result<(Child, String)> 
     }
 }
 
-/// Whether the etcd on `port` says it is healthy (`GET /health`).
-fn etcd_healthy(port: u16) -> bool {
+/// Whether the etcd on loopback `port` says it is healthy (`GET /health`;
+/// also what the tests wait on).
+pub fn etcd_healthy(port: u16) -> bool {
     use std::io::{Read, Write};
     let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
         return false;

@@ -3,10 +3,10 @@
 //! Plain atomics: a decision bumps one counter, so the hot path pays one
 //! relaxed increment and nothing else.
 
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::engine::FallbackReason;
+use crate::prometheus;
 
 /// What the engine has done since it started.
 #[derive(Debug, Default)]
@@ -91,44 +91,35 @@ impl PolicyStats {
 /// Renders the counters and the active policy in Prometheus text format.
 pub fn render_prometheus(s: &StatsSnapshot, active_sha256: &str, quarantined: bool) -> String {
     let mut out = String::new();
-    let mut counter = |name: &str, help: &str, value: u64, label: Option<(&str, &str)>| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-        match label {
-            Some((k, v)) => {
-                let _ = writeln!(out, "{name}{{{k}=\"{v}\"}} {value}");
-            }
-            None => {
-                let _ = writeln!(out, "{name} {value}");
-            }
-        }
-    };
-    counter(
-        "azimuth_policy_decisions_total",
-        "Decisions asked of the policy engine.",
-        s.decisions,
-        None,
-    );
-    counter(
-        "azimuth_policy_quarantines_total",
-        "Policies quarantined after repeated failures.",
-        s.quarantines,
-        None,
-    );
-    counter(
-        "azimuth_policy_swaps_total",
-        "Policies swapped in.",
-        s.swaps,
-        None,
-    );
-    counter(
-        "azimuth_policy_swaps_refused_total",
-        "Policy components refused at swap time.",
-        s.swaps_refused,
-        None,
-    );
-    let _ = writeln!(
-        out,
-        "# HELP azimuth_policy_fallbacks_total Decisions made by the default policy because the active one failed.\n# TYPE azimuth_policy_fallbacks_total counter"
+    for (name, help, value) in [
+        (
+            "azimuth_policy_decisions_total",
+            "Decisions asked of the policy engine.",
+            s.decisions,
+        ),
+        (
+            "azimuth_policy_quarantines_total",
+            "Policies quarantined after repeated failures.",
+            s.quarantines,
+        ),
+        (
+            "azimuth_policy_swaps_total",
+            "Policies swapped in.",
+            s.swaps,
+        ),
+        (
+            "azimuth_policy_swaps_refused_total",
+            "Policy components refused at swap time.",
+            s.swaps_refused,
+        ),
+    ] {
+        prometheus::family(&mut out, name, "counter", help).sample(&[], value);
+    }
+    let mut fallbacks = prometheus::family(
+        &mut out,
+        "azimuth_policy_fallbacks_total",
+        "counter",
+        "Decisions made by the default policy because the active one failed.",
     );
     for (reason, value) in [
         ("deadline", s.fallback_deadline),
@@ -137,14 +128,18 @@ pub fn render_prometheus(s: &StatsSnapshot, active_sha256: &str, quarantined: bo
         ("invalid", s.fallback_invalid),
         ("quarantined", s.fallback_quarantined),
     ] {
-        let _ = writeln!(
-            out,
-            "azimuth_policy_fallbacks_total{{reason=\"{reason}\"}} {value}"
-        );
+        fallbacks.sample(&[("reason", reason)], value);
     }
-    let _ = writeln!(
-        out,
-        "# HELP azimuth_policy_active_info The active policy (value 1), by sha256.\n# TYPE azimuth_policy_active_info gauge\nazimuth_policy_active_info{{sha256=\"{active_sha256}\",quarantined=\"{quarantined}\"}} 1"
+    let quarantined = quarantined.to_string();
+    prometheus::family(
+        &mut out,
+        "azimuth_policy_active_info",
+        "gauge",
+        "The active policy (value 1), by sha256.",
+    )
+    .sample(
+        &[("sha256", active_sha256), ("quarantined", &quarantined)],
+        1,
     );
     out
 }

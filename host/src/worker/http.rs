@@ -206,12 +206,13 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, String) {
 async fn metrics(State(state): State<AppState>) -> String {
     let mut out = super::metrics::render(&state.files);
     if let Some(rx) = &state.registered {
-        out.push_str("# HELP azimuth_worker_registered 1 while this worker's membership key is registered in etcd.\n");
-        out.push_str("# TYPE azimuth_worker_registered gauge\n");
-        out.push_str(&format!(
-            "azimuth_worker_registered {}\n",
-            u8::from(is_registered(&rx.borrow()))
-        ));
+        crate::prometheus::family(
+            &mut out,
+            "azimuth_worker_registered",
+            "gauge",
+            "1 while this worker's membership key is registered in etcd.",
+        )
+        .sample(&[], u8::from(is_registered(&rx.borrow())));
     }
     if let Some(engine) = &state.engine {
         out.push_str(&engine.render_metrics());

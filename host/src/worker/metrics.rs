@@ -1,9 +1,9 @@
 //! The worker's Prometheus metrics: reads, the UFS, and the page cache.
 
-use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 use super::files::Files;
+use crate::prometheus;
 
 /// Renders the read and cache counters in Prometheus text format.
 pub fn render(files: &Files) -> String {
@@ -91,10 +91,7 @@ pub fn render(files: &Files) -> String {
     ];
     let mut out = String::new();
     for (name, kind, help, value) in rows {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-        );
+        prometheus::family(&mut out, name, kind, help).sample(&[], value);
     }
     out
 }
