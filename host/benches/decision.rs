@@ -1,14 +1,15 @@
 //! One routing decision with 6 and with 64 candidates: the default policy run
-//! as Wasm through the engine (what the read path pays), the bare component
-//! call (the engine's own overhead is the difference), and the same crate
-//! compiled natively (the floor).
+//! as Wasm through the engine (what the read path pays); one instance called
+//! bare, on the direct path the engine uses and through wasmtime's component
+//! call (the engine's own overhead is the difference from the direct row);
+//! and the same crate compiled natively (the floor).
 //!
 //! Run: `cargo bench -p azimuth --bench decision`
 
 use std::hint::black_box;
 
 use azimuth::policy::instance::{CallLimits, PolicyInstance};
-use azimuth::policy::{CacheState, Candidate, PolicyConfig, PolicyEngine, Request};
+use azimuth::policy::{CacheState, CallPath, Candidate, PolicyConfig, PolicyEngine, Request};
 use azimuth_policy_default as native;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
@@ -52,14 +53,14 @@ fn decision(c: &mut Criterion) {
     let component = engine
         .load(azimuth::policy::embedded::DEFAULT_POLICY, "bench")
         .expect("default loads");
-    let mut bare = PolicyInstance::new(
-        &component,
-        CallLimits {
-            call_timeout: std::time::Duration::from_secs(10),
-            memory_cap: 16 << 20,
-        },
-    )
-    .expect("instantiates");
+    let limits = CallLimits {
+        call_timeout: std::time::Duration::from_secs(10),
+        memory_cap: 16 << 20,
+    };
+    let mut direct =
+        PolicyInstance::on_path(&component, limits, CallPath::Direct).expect("instantiates");
+    let mut through_component =
+        PolicyInstance::on_path(&component, limits, CallPath::Component).expect("instantiates");
     let mut group = c.benchmark_group("decision");
     for n in [6, 64] {
         let (request, candidates) = scenario(n);
@@ -67,8 +68,13 @@ fn decision(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("wasm-engine", n), &n, |b, _| {
             b.iter(|| black_box(engine.rank(black_box(&request), black_box(&candidates))))
         });
-        group.bench_with_input(BenchmarkId::new("wasm-bare-call", n), &n, |b, _| {
-            b.iter(|| black_box(bare.rank(black_box(&request), black_box(&candidates))))
+        group.bench_with_input(BenchmarkId::new("wasm-direct-call", n), &n, |b, _| {
+            b.iter(|| black_box(direct.rank(black_box(&request), black_box(&candidates))))
+        });
+        group.bench_with_input(BenchmarkId::new("wasm-component-call", n), &n, |b, _| {
+            b.iter(|| {
+                black_box(through_component.rank(black_box(&request), black_box(&candidates)))
+            })
         });
         group.bench_with_input(BenchmarkId::new("native", n), &n, |b, _| {
             b.iter(|| {

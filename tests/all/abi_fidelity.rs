@@ -1,12 +1,14 @@
-//! The SDK passes arguments and answers between host and policy by hand
-//! (`policies/sdk/src/abi.rs`), so every field must arrive exactly: the
+//! Both sides of the boundary apply the canonical ABI by hand: the SDK in the
+//! policy (`policies/sdk/src/abi.rs`) and the host's direct call path
+//! (`host/src/policy/direct/abi.rs`). So every field must arrive exactly: the
 //! `test-echo` policy answers with what it received, and the same crate built
-//! natively says what that should be.
+//! natively says what that should be. wasmtime's component call and
+//! wit-bindgen's glue, neither written here, are the references.
 
 use std::time::Duration;
 
 use azimuth::policy::instance::{CallLimits, PolicyInstance};
-use azimuth::policy::{Candidate, Failure, FailureKind, NextStep, Request, Source};
+use azimuth::policy::{CallPath, Candidate, Failure, FailureKind, NextStep, Request, Source};
 use azimuth_policy_test_echo as echo;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -81,20 +83,44 @@ fn random_failure(rng: &mut StdRng) -> (Failure, echo::Failure) {
     )
 }
 
+/// Both ways of exporting a policy (the SDK's glue, and wit-bindgen's own
+/// with a post-return function), each called both ways (directly, and
+/// through wasmtime's component call).
 #[test]
 fn every_field_of_every_argument_reaches_the_policy_and_back() {
     let engine = engine();
-    let component = engine
-        .load(&policy("test-echo", &[]), "test-echo")
-        .expect("the echo policy loads");
-    let mut instance = PolicyInstance::new(
-        &component,
-        CallLimits {
-            call_timeout: Duration::from_secs(10),
-            memory_cap: 64 << 20,
-        },
-    )
-    .expect("instantiates");
+    for features in [&[][..], &["wit-bindgen-glue"]] {
+        let bytes = policy("test-echo", features);
+        if !features.is_empty() {
+            // The point of this build: a lift with a post-return, which the
+            // direct path must call after reading the answer.
+            let post_return = b"cabi_post_azimuth:policy/routing@0.1.0#rank";
+            assert!(
+                bytes.windows(post_return.len()).any(|w| w == post_return),
+                "wit-bindgen's glue has a post-return for rank"
+            );
+        }
+        let component = engine
+            .load(&bytes, "test-echo")
+            .expect("the echo policy loads");
+        assert_eq!(
+            component.call_path(),
+            CallPath::Direct,
+            "{features:?}: {:?}",
+            component.why_not_direct()
+        );
+        for path in [CallPath::Direct, CallPath::Component] {
+            let limits = CallLimits {
+                call_timeout: Duration::from_secs(10),
+                memory_cap: 64 << 20,
+            };
+            let instance = PolicyInstance::on_path(&component, limits, path).expect("instantiates");
+            echo_round_trips(instance, &format!("{features:?} on the {path} path"));
+        }
+    }
+}
+
+fn echo_round_trips(mut instance: PolicyInstance, what: &str) {
     let mut rng = StdRng::seed_from_u64(0xab1);
     // Sizes go up and down so the policy's reused answer buffer both grows
     // and is left longer than the answer.
@@ -110,19 +136,19 @@ fn every_field_of_every_argument_reaches_the_policy_and_back() {
         let (native_request, native_candidates) = to_native(&request, &candidates);
         let plan = instance
             .rank(&request, &candidates)
-            .unwrap_or_else(|e| panic!("case {case}: rank failed: {e}"));
+            .unwrap_or_else(|e| panic!("{what}, case {case}: rank failed: {e}"));
         assert_eq!(
             plan.workers,
             echo::echo(&native_request, &native_candidates),
-            "case {case}: {request:?} {candidates:?}"
+            "{what}, case {case}: {request:?} {candidates:?}"
         );
-        assert_eq!(plan.then_ufs, request.ufs_fallback, "case {case}");
-        assert_eq!(plan.passive_cache_to, Some(n as u32), "case {case}");
+        assert_eq!(plan.then_ufs, request.ufs_fallback, "{what}, case {case}");
+        assert_eq!(plan.passive_cache_to, Some(n as u32), "{what}, case {case}");
 
         let (failure, native_failure) = random_failure(&mut rng);
         let step = instance
             .failover(&request, &candidates, &failure)
-            .unwrap_or_else(|e| panic!("case {case}: failover failed: {e}"));
+            .unwrap_or_else(|e| panic!("{what}, case {case}: failover failed: {e}"));
         let expected = echo::failover(&native_request, &native_candidates, &native_failure);
         let echo::NextStep::RetryAfterMs(hash) = expected else {
             panic!("the native echo answers with a hash");
@@ -130,7 +156,7 @@ fn every_field_of_every_argument_reaches_the_policy_and_back() {
         assert_eq!(
             step,
             NextStep::RetryAfterMs(hash),
-            "case {case}: {failure:?}"
+            "{what}, case {case}: {failure:?}"
         );
     }
 }

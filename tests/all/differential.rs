@@ -1,13 +1,23 @@
 //! The default policy as Wasm (through the engine) and the same crate built
-//! natively must agree on every decision.
+//! natively must agree on every decision, whichever way the host calls it.
 
-use azimuth::policy::{Candidate, Failure, FailureKind, NextStep, Request, Source};
+use std::time::Duration;
+
+use azimuth::policy::bindings::ROUTING_INTERFACE;
+use azimuth::policy::embedded::DEFAULT_POLICY;
+use azimuth::policy::instance::{CallLimits, PolicyInstance};
+use azimuth::policy::{CallPath, Candidate, Failure, FailureKind, NextStep, Request, Source};
 use azimuth_policy_default as native;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::native_types::{CACHE_STATES, to_native};
 use crate::support::engine;
+
+const LIMITS: CallLimits = CallLimits {
+    call_timeout: Duration::from_secs(10),
+    memory_cap: 16 << 20,
+};
 
 fn random_read(rng: &mut StdRng) -> (Request, Vec<Candidate>) {
     let request = Request {
@@ -92,6 +102,69 @@ fn default_policy_as_wasm_and_native_agree_on_10000_random_reads() {
                 native::NextStep::NextSource
             ));
         }
+    }
+    assert_eq!(engine.stats().fallbacks(), 0);
+}
+
+/// `component`, wrapped in a component that instantiates it and re-exports
+/// its interface: a valid policy of another shape (its core module is one
+/// level down), as composing tools make them.
+fn wrapped(component: &[u8]) -> Vec<u8> {
+    use wasm_encoder::{
+        Alias, Component, ComponentAliasSection, ComponentExportKind, ComponentExportSection,
+        ComponentInstanceSection, ComponentSectionId, RawSection,
+    };
+    let mut outer = Component::new();
+    outer.section(&RawSection {
+        id: ComponentSectionId::Component as u8,
+        data: component,
+    });
+    let mut instances = ComponentInstanceSection::new();
+    instances.instantiate(0, Vec::<(&str, ComponentExportKind, u32)>::new());
+    outer.section(&instances);
+    let mut aliases = ComponentAliasSection::new();
+    aliases.alias(Alias::InstanceExport {
+        instance: 0,
+        kind: ComponentExportKind::Instance,
+        name: ROUTING_INTERFACE,
+    });
+    outer.section(&aliases);
+    let mut exports = ComponentExportSection::new();
+    exports.export(ROUTING_INTERFACE, ComponentExportKind::Instance, 1, None);
+    outer.section(&exports);
+    outer.finish()
+}
+
+#[test]
+fn a_policy_of_another_shape_takes_the_component_call_and_decides_the_same() {
+    let engine = engine();
+    let component = engine
+        .load(&wrapped(DEFAULT_POLICY), "wrapped default")
+        .expect("the wrapped default is a valid policy");
+    assert_eq!(component.call_path(), CallPath::Component);
+    let why = component.why_not_direct().expect("a reason");
+    assert!(why.contains("nested component"), "{why}");
+    // The embedded default itself is called directly.
+    let direct = engine.load(DEFAULT_POLICY, "default").expect("loads");
+    assert_eq!(direct.call_path(), CallPath::Direct);
+    assert!(
+        PolicyInstance::on_path(&component, LIMITS, CallPath::Direct).is_err(),
+        "a component of another shape cannot be forced onto the direct path"
+    );
+
+    engine.swap(component);
+    let mut rng = StdRng::seed_from_u64(0x5a9e);
+    for case in 0..2_000 {
+        let (request, candidates) = random_read(&mut rng);
+        let (native_request, native_candidates) = to_native(&request, &candidates);
+        let wasm = engine.rank(&request, &candidates);
+        assert_eq!(wasm.fallback, None, "case {case}");
+        let expected = native::rank(&native_request, &native_candidates);
+        assert_eq!(
+            (wasm.value.workers, wasm.value.passive_cache_to),
+            (expected.workers, expected.passive_cache_to),
+            "case {case}: {request:?} {candidates:?}"
+        );
     }
     assert_eq!(engine.stats().fallbacks(), 0);
 }

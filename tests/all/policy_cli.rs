@@ -94,7 +94,7 @@ fn policy_eval_rejects_a_scenario_naming_a_worker_twice() {
 }
 
 #[test]
-fn policy_build_then_check_prints_world_size_and_sha256() {
+fn policy_build_then_check_prints_world_size_sha256_and_call_path() {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("ll.wasm");
     let out = azimuth(&[
@@ -136,6 +136,7 @@ fn policy_build_then_check_prints_world_size_and_sha256() {
         "{}",
         show(&out)
     );
+    assert!(stdout.contains("calls:   direct"), "{}", show(&out));
 }
 
 /// Runs `policy check` on `bytes` and checks it exits 1 saying `reason`.

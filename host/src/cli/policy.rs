@@ -192,7 +192,7 @@ const CHECK_SCENARIOS: [&str; 3] = [
 
 fn check(file: &Path) -> anyhow::Result<Outcome> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    verify(&bytes, file)?;
+    let call_path = verify(&bytes, file)?;
     let exports = exported_interfaces(&bytes);
     println!("policy:  {}", file.display());
     // Loading type-checked the exports against the contract's world.
@@ -201,6 +201,7 @@ fn check(file: &Path) -> anyhow::Result<Outcome> {
     println!("imports: none");
     println!("size:    {} bytes", bytes.len());
     println!("sha256:  {}", sha256_hex(&bytes));
+    println!("calls:   {call_path}");
     println!(
         "check:   ok ({} sample decisions answered validly)",
         CHECK_SCENARIOS.len()
@@ -209,12 +210,18 @@ fn check(file: &Path) -> anyhow::Result<Outcome> {
 }
 
 /// Loads `bytes` as a host would and asks it the sample decisions; `Err`
-/// says why it is not a usable policy.
-pub(super) fn verify(bytes: &[u8], file: &Path) -> anyhow::Result<()> {
+/// says why it is not a usable policy. `Ok` says how hosts will call it.
+pub(super) fn verify(bytes: &[u8], file: &Path) -> anyhow::Result<String> {
     let engine = engine()?;
     let component = engine
         .load(bytes, &file.display().to_string())
         .with_context(|| format!("{} is not a usable policy", file.display()))?;
+    let call_path = match component.why_not_direct() {
+        None => {
+            "direct (its core functions, called with the canonical ABI by the host)".to_string()
+        }
+        Some(why) => format!("through wasmtime's component call, about 2x slower: {why}"),
+    };
     engine.swap(component);
     for (i, text) in CHECK_SCENARIOS.iter().enumerate() {
         let name = format!("built-in check scenario {}", i + 1);
@@ -226,7 +233,7 @@ pub(super) fn verify(bytes: &[u8], file: &Path) -> anyhow::Result<()> {
             );
         }
     }
-    Ok(())
+    Ok(call_path)
 }
 
 /// The interfaces a component exports, from the WIT it carries.

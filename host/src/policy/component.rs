@@ -12,6 +12,7 @@ use wasmtime::Engine;
 use wasmtime::component::{Component, ComponentExportIndex, Linker};
 
 use super::bindings::{PolicyPre, ROUTING_INTERFACE};
+use super::direct::DirectPre;
 use super::instance::StoreState;
 
 /// Why a component cannot be used as a policy.
@@ -61,6 +62,25 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// How the host calls a policy's functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallPath {
+    /// The component's core functions, called by the host with the
+    /// canonical ABI applied by hand (see `policy::direct`); the usual path.
+    Direct,
+    /// wasmtime's component call: any valid policy, at about twice the cost.
+    Component,
+}
+
+impl fmt::Display for CallPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CallPath::Direct => "direct",
+            CallPath::Component => "component",
+        })
+    }
+}
+
 /// A compiled component that passed every load-time check, ready to instantiate.
 pub struct PolicyComponent {
     pub(crate) id: Arc<PolicyId>,
@@ -68,6 +88,8 @@ pub struct PolicyComponent {
     /// Where `rank` and `failover` are among the component's exports.
     pub(crate) rank: ComponentExportIndex,
     pub(crate) failover: ComponentExportIndex,
+    /// The direct call path, or why this component cannot take it.
+    pub(crate) direct: Result<DirectPre, String>,
 }
 
 impl PolicyComponent {
@@ -107,17 +129,37 @@ impl PolicyComponent {
             origin: origin.to_string(),
             size: bytes.len(),
         });
+        // Only once wasmtime has accepted the component and its types: the
+        // direct path relies on both.
+        let direct = DirectPre::prepare(engine, bytes);
+        if let Err(reason) = &direct {
+            tracing::debug!(policy = %id, "component call path: {reason}");
+        }
         Ok(Self {
             id,
             pre,
             rank,
             failover,
+            direct,
         })
     }
 
     /// The policy's identity.
     pub fn id(&self) -> &Arc<PolicyId> {
         &self.id
+    }
+
+    /// The path instances of this policy take.
+    pub fn call_path(&self) -> CallPath {
+        match self.direct {
+            Ok(_) => CallPath::Direct,
+            Err(_) => CallPath::Component,
+        }
+    }
+
+    /// Why the policy takes the component path, when it does.
+    pub fn why_not_direct(&self) -> Option<&str> {
+        self.direct.as_ref().err().map(String::as_str)
     }
 }
 

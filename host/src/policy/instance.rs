@@ -17,7 +17,8 @@ use wasmtime::component::{Func, TypedFunc};
 use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 
 use super::bindings::{Failure, NextStep, Plan, Request};
-use super::component::PolicyComponent;
+use super::component::{CallPath, PolicyComponent};
+use super::direct::DirectCalls;
 use super::wire::Candidate;
 
 /// `rank`'s signature with the host's own `Candidate` (see `wire`).
@@ -125,19 +126,43 @@ pub struct CallLimits {
     pub memory_cap: usize,
 }
 
+/// How an instance's two functions are reached.
+enum Calls {
+    /// The core functions, called directly (see `policy::direct`). Boxed:
+    /// it is a few hundred bytes, and the engine moves idle instances in
+    /// and out of its pool on every decision.
+    Direct(Box<DirectCalls>),
+    /// The component's exports, called through wasmtime.
+    Component {
+        // Kept untyped because the typed forms borrow the candidates'
+        // lifetime; `new` type-checks both, which makes `new_unchecked` sound.
+        rank: Func,
+        failover: Func,
+    },
+}
+
 /// A policy instance: its store and its two exports.
 pub struct PolicyInstance {
     store: Store<StoreState>,
-    // Kept untyped because the typed forms borrow the candidates' lifetime;
-    // `new` type-checks both, which is what makes `new_unchecked` sound.
-    rank: Func,
-    failover: Func,
+    calls: Calls,
     limits: CallLimits,
 }
 
 impl PolicyInstance {
-    /// Instantiates `component` under `limits`.
+    /// Instantiates `component` under `limits`, on the component's own call
+    /// path (see [`PolicyComponent::call_path`]).
     pub fn new(component: &PolicyComponent, limits: CallLimits) -> Result<Self, CallError> {
+        Self::on_path(component, limits, component.call_path())
+    }
+
+    /// Instantiates `component` on the call path `path`, which tests and
+    /// benchmarks use to compare the two. A component that cannot be called
+    /// directly is refused [`CallPath::Direct`].
+    pub fn on_path(
+        component: &PolicyComponent,
+        limits: CallLimits,
+        path: CallPath,
+    ) -> Result<Self, CallError> {
         let engine = component.pre.engine();
         let mut store = Store::new(
             engine,
@@ -151,30 +176,21 @@ impl PolicyInstance {
         store.limiter(|state| state);
         store.epoch_deadline_callback(|mut ctx| Ok(on_epoch_deadline(ctx.data_mut())));
         store.set_epoch_deadline(FIRST_CHECK_TICKS);
-        let instance = match component.pre.instance_pre().instantiate(&mut store) {
-            Ok(instance) => instance,
-            Err(e) => return Err(classify(&store, limits, e, true)),
+        let calls = match path {
+            CallPath::Direct => {
+                let pre = component.direct.as_ref().map_err(|reason| {
+                    CallError::Instantiate(format!("cannot be called directly: {reason}"))
+                })?;
+                match DirectCalls::instantiate(pre, &mut store) {
+                    Ok(calls) => Calls::Direct(Box::new(calls)),
+                    Err(e) => return Err(classify(&store, limits, e, true)),
+                }
+            }
+            CallPath::Component => component_calls(component, &mut store, limits)?,
         };
-        let func = |store: &mut Store<StoreState>, index, name: &str| {
-            instance.get_func(&mut *store, index).ok_or_else(|| {
-                CallError::Instantiate(format!("the instance has no `{name}` export"))
-            })
-        };
-        let rank = func(&mut store, &component.rank, "rank")?;
-        let failover = func(&mut store, &component.failover, "failover")?;
-        rank.typed::<(Request, &[Candidate]), (Plan,)>(&store)
-            .and(
-                failover
-                    .typed::<(Request, &[Candidate], Failure), (NextStep,)>(&store)
-                    .map(drop),
-            )
-            .map_err(|e| {
-                CallError::Instantiate(format!("the exports do not match the contract: {e:#}"))
-            })?;
         Ok(Self {
             store,
-            rank,
-            failover,
+            calls,
             limits,
         })
     }
@@ -188,11 +204,16 @@ impl PolicyInstance {
     /// Calls the policy's `rank`.
     pub fn rank(&mut self, request: &Request, candidates: &[Candidate]) -> Result<Plan, CallError> {
         self.arm_deadline();
-        // SAFETY: `new` type-checked `rank` against exactly this signature.
-        let rank = unsafe { RankFn::new_unchecked(self.rank) };
-        rank.call(&mut self.store, (*request, candidates))
-            .map(|(plan,)| plan)
-            .map_err(|e| classify(&self.store, self.limits, e, false))
+        let result = match &self.calls {
+            Calls::Direct(calls) => calls.rank(&mut self.store, request, candidates),
+            Calls::Component { rank, .. } => {
+                // SAFETY: `component_calls` type-checked `rank` against exactly this signature.
+                let rank = unsafe { RankFn::new_unchecked(*rank) };
+                rank.call(&mut self.store, (*request, candidates))
+                    .map(|(plan,)| plan)
+            }
+        };
+        result.map_err(|e| classify(&self.store, self.limits, e, false))
     }
 
     /// Calls the policy's `failover`.
@@ -203,13 +224,47 @@ impl PolicyInstance {
         failure: &Failure,
     ) -> Result<NextStep, CallError> {
         self.arm_deadline();
-        // SAFETY: `new` type-checked `failover` against exactly this signature.
-        let failover = unsafe { FailoverFn::new_unchecked(self.failover) };
-        failover
-            .call(&mut self.store, (*request, candidates, *failure))
-            .map(|(step,)| step)
-            .map_err(|e| classify(&self.store, self.limits, e, false))
+        let result = match &self.calls {
+            Calls::Direct(calls) => calls.failover(&mut self.store, request, candidates, failure),
+            Calls::Component { failover, .. } => {
+                // SAFETY: `component_calls` type-checked `failover` against exactly this signature.
+                let failover = unsafe { FailoverFn::new_unchecked(*failover) };
+                failover
+                    .call(&mut self.store, (*request, candidates, *failure))
+                    .map(|(step,)| step)
+            }
+        };
+        result.map_err(|e| classify(&self.store, self.limits, e, false))
     }
+}
+
+/// Instantiates `component` as a component and finds its two exports.
+fn component_calls(
+    component: &PolicyComponent,
+    store: &mut Store<StoreState>,
+    limits: CallLimits,
+) -> Result<Calls, CallError> {
+    let instance = match component.pre.instance_pre().instantiate(&mut *store) {
+        Ok(instance) => instance,
+        Err(e) => return Err(classify(store, limits, e, true)),
+    };
+    let func = |store: &mut Store<StoreState>, index, name: &str| {
+        instance
+            .get_func(&mut *store, index)
+            .ok_or_else(|| CallError::Instantiate(format!("the instance has no `{name}` export")))
+    };
+    let rank = func(store, &component.rank, "rank")?;
+    let failover = func(store, &component.failover, "failover")?;
+    rank.typed::<(Request, &[Candidate]), (Plan,)>(&*store)
+        .and(
+            failover
+                .typed::<(Request, &[Candidate], Failure), (NextStep,)>(&*store)
+                .map(drop),
+        )
+        .map_err(|e| {
+            CallError::Instantiate(format!("the exports do not match the contract: {e:#}"))
+        })?;
+    Ok(Calls::Component { rank, failover })
 }
 
 /// Names what went wrong in a failed call, most specific cause first.

@@ -3,6 +3,7 @@
 //! - [`bindings`]: the contract (`wit/`) as Rust types; the only `bindgen!`.
 //! - [`component`]: loading and checking a component (no imports, right exports).
 //! - [`instance`]: one instance and the limits (deadline, memory) of its calls.
+//! - `direct`: calling a policy's core functions without wasmtime's component call.
 //! - [`wire`]: the candidate record, lowered in bulk on every decision.
 //! - [`plan`]: checking a policy's answers.
 //! - [`engine`]: running decisions, falling back, quarantining, swapping.
@@ -15,6 +16,7 @@
 pub mod bindings;
 pub mod builder;
 pub mod component;
+mod direct;
 pub mod embedded;
 pub mod engine;
 pub mod file_watch;
@@ -27,6 +29,6 @@ pub mod stats;
 pub mod wire;
 
 pub use bindings::{CacheState, Failure, FailureKind, NextStep, Plan, Request, Source};
-pub use component::{LoadError, PolicyComponent, PolicyId, sha256_hex};
+pub use component::{CallPath, LoadError, PolicyComponent, PolicyId, sha256_hex};
 pub use engine::{Decision, FallbackReason, PolicyConfig, PolicyEngine};
 pub use wire::Candidate;

@@ -44,14 +44,13 @@ pub fn validate_plan(
     plan: &Plan,
 ) -> Result<(), InvalidAnswer> {
     let n = candidates.len();
-    // A bitset on the stack for the usual sizes; the heap only past 256.
-    let mut stack = [0u64; 4];
-    let mut heap = Vec::new();
-    let seen: &mut [u64] = if n <= 256 {
-        &mut stack
+    // Indices seen so far: up to 64 candidates (the usual case) the set is
+    // one register; beyond, a bitset on the heap.
+    let mut small = 0u64;
+    let mut large = if n > 64 {
+        vec![0u64; n.div_ceil(64)]
     } else {
-        heap.resize(n.div_ceil(64), 0);
-        &mut heap
+        Vec::new()
     };
     for &index in &plan.workers {
         let i = index as usize;
@@ -61,11 +60,15 @@ pub fn validate_plan(
                 candidates: n,
             });
         }
-        let (word, bit) = (i / 64, 1u64 << (i % 64));
-        if seen[word] & bit != 0 {
+        let (word, bit) = if n <= 64 {
+            (&mut small, 1u64 << i)
+        } else {
+            (&mut large[i / 64], 1u64 << (i % 64))
+        };
+        if *word & bit != 0 {
             return Err(InvalidAnswer::Duplicate(index));
         }
-        seen[word] |= bit;
+        *word |= bit;
     }
     if plan.then_ufs && !request.ufs_fallback {
         return Err(InvalidAnswer::UfsNotAllowed);

@@ -41,7 +41,7 @@ pub struct Candidate {
 }
 
 /// Size of a candidate in linear memory.
-const SIZE: usize = 16;
+pub(crate) const SIZE: usize = 16;
 const _: () = assert!(<Candidate as ComponentType>::SIZE32 == SIZE);
 
 impl Candidate {
@@ -56,6 +56,15 @@ impl Candidate {
         b[14] = u8::from(self.local);
         b[15] = u8::from(self.healthy);
         b
+    }
+}
+
+/// Writes `items` at the start of `dst` as the canonical ABI lays out a
+/// `list<candidate>`; `dst` must hold `SIZE` bytes per item.
+pub(crate) fn store_list(dst: &mut [u8], items: &[Candidate]) {
+    let dst = &mut dst[..items.len() * SIZE];
+    for (chunk, candidate) in dst.chunks_exact_mut(SIZE).zip(items) {
+        chunk.copy_from_slice(&candidate.to_bytes());
     }
 }
 
@@ -112,10 +121,7 @@ unsafe impl Lower for Candidate {
         offset: usize,
         items: &[Self],
     ) -> wasmtime::Result<()> {
-        let dst = &mut cx.as_slice_mut()[offset..][..items.len() * SIZE];
-        for (chunk, candidate) in dst.chunks_exact_mut(SIZE).zip(items) {
-            chunk.copy_from_slice(&candidate.to_bytes());
-        }
+        store_list(&mut cx.as_slice_mut()[offset..], items);
         Ok(())
     }
 }

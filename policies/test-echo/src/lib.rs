@@ -84,4 +84,90 @@ fn push_option(words: &mut Vec<u32>, value: Option<u64>) {
     }
 }
 
+#[cfg(not(feature = "wit-bindgen-glue"))]
 azimuth_policy_sdk::policy!(rank: rank, failover: failover);
+
+/// The same two functions exported through wit-bindgen's generated glue.
+#[cfg(all(target_arch = "wasm32", feature = "wit-bindgen-glue"))]
+#[allow(clippy::all)]
+mod plain {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "policy",
+        // The SDK's bindings describe the same world in a section of the
+        // same name; the linker would concatenate the two into one that
+        // cannot be decoded. wit-component merges differently named ones.
+        type_section_suffix: "plain",
+    });
+
+    use exports::azimuth::policy::routing as wit;
+
+    fn request(r: wit::Request) -> super::Request {
+        super::Request {
+            prefer_cached_replicas: r.prefer_cached_replicas,
+            passive_cache: r.passive_cache,
+            ufs_fallback: r.ufs_fallback,
+            file_length: r.file_length,
+            offset: r.offset,
+            length: r.length,
+            attempt: r.attempt,
+            seed: r.seed,
+        }
+    }
+
+    fn candidates(list: Vec<wit::Candidate>) -> Vec<super::Candidate> {
+        list.into_iter()
+            .map(|c| super::Candidate {
+                cached_bytes: c.cached_bytes,
+                rtt_us: c.rtt_us,
+                cluster: c.cluster,
+                cache: match c.cache {
+                    wit::CacheState::Unknown => azimuth_policy_sdk::CacheState::Unknown,
+                    wit::CacheState::None => azimuth_policy_sdk::CacheState::None,
+                    wit::CacheState::Partial => azimuth_policy_sdk::CacheState::Partial,
+                    wit::CacheState::Full => azimuth_policy_sdk::CacheState::Full,
+                },
+                local: c.local,
+                healthy: c.healthy,
+            })
+            .collect()
+    }
+
+    struct Echo;
+
+    impl wit::Guest for Echo {
+        fn rank(r: wit::Request, list: Vec<wit::Candidate>) -> wit::Plan {
+            let plan = super::rank(&request(r), &candidates(list));
+            wit::Plan {
+                workers: plan.workers,
+                then_ufs: plan.then_ufs,
+                passive_cache_to: plan.passive_cache_to,
+            }
+        }
+
+        fn failover(r: wit::Request, list: Vec<wit::Candidate>, f: wit::Failure) -> wit::NextStep {
+            let failure = super::Failure {
+                source: match f.source {
+                    wit::Source::Worker(i) => super::Source::Worker(i),
+                    wit::Source::Ufs => super::Source::Ufs,
+                },
+                kind: match f.kind {
+                    wit::FailureKind::Refused => super::FailureKind::Refused,
+                    wit::FailureKind::Timeout => super::FailureKind::Timeout,
+                    wit::FailureKind::IoError => super::FailureKind::IoError,
+                    wit::FailureKind::Corrupt => super::FailureKind::Corrupt,
+                    wit::FailureKind::NotFound => super::FailureKind::NotFound,
+                },
+                retries: f.retries,
+                delivered: f.delivered,
+            };
+            match super::failover(&request(r), &candidates(list), &failure) {
+                super::NextStep::NextSource => wit::NextStep::NextSource,
+                super::NextStep::RetryAfterMs(ms) => wit::NextStep::RetryAfterMs(ms),
+                super::NextStep::GiveUp => wit::NextStep::GiveUp,
+            }
+        }
+    }
+
+    export!(Echo);
+}
