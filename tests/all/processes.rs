@@ -182,8 +182,26 @@ impl Worker {
     /// SIGSTOP: the process stays, its sockets still accept connections (the
     /// kernel completes handshakes into the backlog), and nothing answers —
     /// a worker that stops answering, as behind a network that drops packets.
+    /// Returns once every thread has stopped: kill(2) returns before the
+    /// stop takes effect, and on a loaded machine a worker could otherwise
+    /// still answer a read sent just after.
     pub fn pause(&self) {
         self.signal(libc::SIGSTOP);
+        let pid = self.child.as_ref().expect("worker running").id();
+        let stopped = || {
+            let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("proc task list");
+            tasks.flatten().all(|task| {
+                let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+                // The state follows the parenthesised command name.
+                let state = stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next());
+                matches!(state, Some(Some('T' | 't')))
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !stopped() {
+            assert!(Instant::now() < deadline, "worker {} did not stop", self.id);
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// SIGCONT after [`Worker::pause`].
