@@ -40,8 +40,9 @@ pub enum PolicyCommand {
     ///
     /// Loads it as a host would (no imports allowed, exports matching
     /// `azimuth:policy/routing@0.1.0`), asks it a few decisions and checks the
-    /// answers. Prints its world, size and sha256; exits 1 with the reason if
-    /// it is not a usable policy.
+    /// answers. Prints its world, size, sha256 and how hosts will call it
+    /// (`calls:` direct, or through wasmtime's component call and why);
+    /// exits 1 with the reason if it is not a usable policy.
     Check {
         /// The component (.wasm).
         file: PathBuf,

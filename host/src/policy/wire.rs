@@ -5,7 +5,8 @@
 //! linear memory and the field's offset for each one; profiled, that was over
 //! half of a whole decision. A candidate is 16 bytes with fixed offsets (the
 //! WIT orders its fields widest first), so this type writes each one with a
-//! single store and a whole list through one view of memory.
+//! single store and a whole list through one view of memory. The direct
+//! call path (`policy::direct`) writes the list with the same `store_list`.
 //!
 //! The type check is still wasmtime's: `ComponentType` is derived from the
 //! field names and types, and an instance refuses a policy whose `candidate`
