@@ -200,19 +200,27 @@ fn swapping_the_policy_file_under_a_workload_fails_no_read_and_later_reads_follo
     );
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // How many readers have had a read decided by the new policy.
+    let switched_readers = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let readers: Vec<_> = (0..4u64)
         .map(|seed| {
             let (client, data, stop) = (client.clone(), data.clone(), stop.clone());
+            let switched_readers = switched_readers.clone();
             let zone_local_sha = zone_local_sha.clone();
             zones.runtime.spawn(async move {
                 let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
                 let mut seen = Vec::new();
+                let mut counted = false;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     let offset = rng.random_range(0..data.len() as u64 - 4096);
                     let (bytes, explain) = client.read_all("s", offset, Some(4096)).await;
                     let bytes = bytes.unwrap_or_else(|e| panic!("a read failed: {e}\n{explain}"));
                     assert!(bytes == data[offset as usize..offset as usize + 4096]);
                     let new = explain.policy.contains(&zone_local_sha);
+                    if new && !counted {
+                        counted = true;
+                        switched_readers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                     seen.push((new, served_by_cluster(&explain)));
                 }
                 seen
@@ -223,7 +231,17 @@ fn swapping_the_policy_file_under_a_workload_fails_no_read_and_later_reads_follo
     let staged = zones.site.dir.path().join("policy.wasm.new");
     std::fs::write(&staged, &zone_local).unwrap();
     std::fs::rename(&staged, &policy).unwrap();
-    std::thread::sleep(Duration::from_millis(3000));
+    // The watcher polls, then compiles the new component off the async
+    // workers; a debug build under the full suite's load can take seconds, so
+    // wait for the swap to reach every reader rather than a fixed time, then
+    // let the readers run on under the new policy.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while switched_readers.load(std::sync::atomic::Ordering::Relaxed) < 4
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1000));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for reader in readers {
         let seen = zones.runtime.block_on(reader).expect("no read failed");
