@@ -21,10 +21,16 @@ fn swapping_while_threads_decide_fails_no_decision_and_takes_effect() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let decided_by_new = Arc::new(AtomicU64::new(0));
+    // Threads that have decided with the new policy: every one must.
+    let switched_threads = Arc::new(AtomicU64::new(0));
     let threads: Vec<_> = (0..4)
         .map(|_| {
-            let (engine, stop, decided_by_new) =
-                (engine.clone(), stop.clone(), decided_by_new.clone());
+            let (engine, stop, decided_by_new, switched_threads) = (
+                engine.clone(),
+                stop.clone(),
+                decided_by_new.clone(),
+                switched_threads.clone(),
+            );
             let (request, candidates, default_id, latency_id) = (
                 request,
                 candidates.clone(),
@@ -33,13 +39,19 @@ fn swapping_while_threads_decide_fails_no_decision_and_takes_effect() {
             );
             std::thread::spawn(move || {
                 let mut decisions = 0u64;
+                let mut switched = false;
                 while !stop.load(Ordering::Relaxed) {
                     let d = engine.rank(&request, &candidates);
                     assert_eq!(d.fallback, None, "no decision fails during a swap");
                     // Each plan is the old policy's or the new one's, never a mix.
                     if d.policy == default_id {
+                        assert!(!switched, "a thread went back to the old policy");
                         assert_eq!(d.value.workers, [0, 1]);
                     } else {
+                        if !switched {
+                            switched = true;
+                            switched_threads.fetch_add(1, Ordering::Relaxed);
+                        }
                         assert_eq!(d.policy, latency_id);
                         assert_eq!(d.value.workers, [1, 0]);
                         assert_eq!(d.value.passive_cache_to, Some(0));
@@ -54,7 +66,10 @@ fn swapping_while_threads_decide_fails_no_decision_and_takes_effect() {
     std::thread::sleep(Duration::from_millis(100));
     engine.swap(latency);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while decided_by_new.load(Ordering::Relaxed) < 1000 && Instant::now() < deadline {
+    while (decided_by_new.load(Ordering::Relaxed) < 1000
+        || switched_threads.load(Ordering::Relaxed) < 4)
+        && Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(5));
     }
     stop.store(true, Ordering::Relaxed);
@@ -65,6 +80,11 @@ fn swapping_while_threads_decide_fails_no_decision_and_takes_effect() {
     assert!(
         decided_by_new.load(Ordering::Relaxed) >= 1000,
         "the swap took effect"
+    );
+    assert_eq!(
+        switched_threads.load(Ordering::Relaxed),
+        4,
+        "every deciding thread follows the swap"
     );
     assert!(
         total > decided_by_new.load(Ordering::Relaxed),

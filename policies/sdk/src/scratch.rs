@@ -63,9 +63,15 @@ unsafe impl GlobalAlloc for Scratch {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: single-threaded (see `Sync`), so no other borrow exists.
         let (next, live) = unsafe { (&mut *self.next.get(), &mut *self.live.get()) };
-        let start = (self.base() + *next).next_multiple_of(layout.align()) - self.base();
-        match start.checked_add(layout.size()) {
-            Some(end) if end <= ARENA_BYTES => {
+        // Alignments are powers of two: round up with a mask, where
+        // `next_multiple_of` divides (a Wasm `i32.rem_u` on every allocation).
+        let mask = layout.align() - 1;
+        let end = (self.base() + *next)
+            .checked_add(mask)
+            .map(|p| (p & !mask) - self.base())
+            .and_then(|start| Some((start, start.checked_add(layout.size())?)));
+        match end {
+            Some((start, end)) if end <= ARENA_BYTES => {
                 *next = end;
                 *live += 1;
                 (self.base() + start) as *mut u8
@@ -87,5 +93,62 @@ unsafe impl GlobalAlloc for Scratch {
             // SAFETY: not ours, so it came from `System` with this layout.
             unsafe { System.dealloc(ptr, layout) }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocations_are_aligned_disjoint_and_the_arena_rewinds_when_all_are_freed() {
+        let scratch = Box::new(Scratch::new());
+        let mut live = Vec::new();
+        for (size, align) in [
+            (1, 1),
+            (16, 8),
+            (3, 2),
+            (96, 16),
+            (4, 4),
+            (8, 64),
+            (1, 4096),
+        ] {
+            let layout = Layout::from_size_align(size, align).unwrap();
+            // SAFETY: non-zero size.
+            let ptr = unsafe { scratch.alloc(layout) };
+            assert!(scratch.owns(ptr), "{size} bytes fit in the arena");
+            assert_eq!(ptr as usize % align, 0, "{size} bytes aligned to {align}");
+            live.push((ptr as usize, layout));
+        }
+        let mut spans: Vec<_> = live.iter().map(|(p, l)| (*p, *p + l.size())).collect();
+        spans.sort();
+        assert!(spans.windows(2).all(|w| w[0].1 <= w[1].0), "no overlap");
+        for (ptr, layout) in live {
+            // SAFETY: allocated above with this layout.
+            unsafe { scratch.dealloc(ptr as *mut u8, layout) };
+        }
+        let layout = Layout::from_size_align(8, 8).unwrap();
+        // SAFETY: non-zero size; freed right after.
+        let again = unsafe { scratch.alloc(layout) };
+        assert_eq!(again as usize, scratch.base(), "rewound to the start");
+        // SAFETY: allocated just above.
+        unsafe { scratch.dealloc(again, layout) };
+    }
+
+    #[test]
+    fn what_does_not_fit_comes_from_the_system_allocator() {
+        let scratch = Box::new(Scratch::new());
+        let layout = Layout::from_size_align(ARENA_BYTES + 1, 8).unwrap();
+        // SAFETY: non-zero size; freed below.
+        let big = unsafe { scratch.alloc(layout) };
+        assert!(!big.is_null() && !scratch.owns(big));
+        // SAFETY: allocated above with this layout.
+        unsafe { scratch.dealloc(big, layout) };
+        let huge_align = Layout::from_size_align(8, 1 << 20).unwrap();
+        // SAFETY: non-zero size; freed below.
+        let aligned = unsafe { scratch.alloc(huge_align) };
+        assert_eq!(aligned as usize % (1 << 20), 0);
+        // SAFETY: allocated above with this layout.
+        unsafe { scratch.dealloc(aligned, huge_align) };
     }
 }
