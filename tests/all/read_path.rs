@@ -235,12 +235,9 @@ fn swapping_the_policy_file_under_a_workload_fails_no_read_and_later_reads_follo
     // workers; a debug build under the full suite's load can take seconds, so
     // wait for the swap to reach every reader rather than a fixed time, then
     // let the readers run on under the new policy.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while switched_readers.load(std::sync::atomic::Ordering::Relaxed) < 4
-        && std::time::Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for(Duration::from_secs(60), || {
+        (switched_readers.load(std::sync::atomic::Ordering::Relaxed) == 4).then_some(())
+    });
     std::thread::sleep(Duration::from_millis(1000));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for reader in readers {

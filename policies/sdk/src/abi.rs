@@ -279,17 +279,16 @@ pub unsafe fn rank(
     // length known only at run time becomes `memory.copy`, which wasmtime
     // runs as a call into the host, and every turn of a loop pays the
     // CPU-deadline (epoch) check wasmtime puts at each loop header.
-    let mut chunks = plan.workers.chunks_exact(8);
+    let (chunks, rest) = plan.workers.as_chunks::<8>();
     let mut to = answer.workers;
-    for chunk in &mut chunks {
-        let chunk: [u32; 8] = chunk.try_into().unwrap_or_else(|_| trap());
+    for &chunk in chunks {
         // SAFETY: the buffer holds at least `n` items; `to` is 4-aligned.
         unsafe {
             to.cast::<[u32; 8]>().write(chunk);
             to = to.add(8);
         }
     }
-    for &worker in chunks.remainder() {
+    for &worker in rest {
         // SAFETY: as above, within the first `n` items.
         unsafe {
             to.write(worker);

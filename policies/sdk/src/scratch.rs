@@ -69,7 +69,7 @@ unsafe impl GlobalAlloc for Scratch {
         let end = (self.base() + *next)
             .checked_add(mask)
             .map(|p| (p & !mask) - self.base())
-            .and_then(|start| Some((start, start.checked_add(layout.size())?)));
+            .and_then(|start| start.checked_add(layout.size()).map(|end| (start, end)));
         match end {
             Some((start, end)) if end <= ARENA_BYTES => {
                 *next = end;
