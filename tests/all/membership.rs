@@ -112,8 +112,16 @@ fn info_nodes_reports_an_unreachable_group_and_lists_the_others() {
     let topology = site.topology(&[(&[CLUSTERS[0]], &live.url), (&[CLUSTERS[1]], &dead.url)]);
     let confs = site_files(&site, &topology, "");
     let _a1 = Worker::start(&confs[0], "a1", &[]);
+    let info_nodes = || azimuth(&["--conf", confs[0].to_str().unwrap(), "info", "nodes"]);
+    // A worker announces its address before its registration reaches etcd
+    // (it serves even while etcd is down): wait until it is listed.
+    wait_for(Duration::from_secs(10), || {
+        let out = info_nodes();
+        (out.status.success() && String::from_utf8_lossy(&out.stdout).contains("a1")).then_some(())
+    })
+    .expect("a1 registered with both etcds up");
     dead.kill();
-    let out = azimuth(&["--conf", confs[0].to_str().unwrap(), "info", "nodes"]);
+    let out = info_nodes();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
