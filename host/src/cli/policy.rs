@@ -218,6 +218,9 @@ pub(super) fn verify(bytes: &[u8], file: &Path) -> anyhow::Result<String> {
         .load(bytes, &file.display().to_string())
         .with_context(|| format!("{} is not a usable policy", file.display()))?;
     let call_path = match component.why_not_direct() {
+        None if component.takes_input_buffer() => "direct (its core functions, called with \
+            the canonical ABI by the host; candidates written into its input buffer)"
+            .to_string(),
         None => {
             "direct (its core functions, called with the canonical ABI by the host)".to_string()
         }

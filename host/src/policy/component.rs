@@ -157,6 +157,13 @@ impl PolicyComponent {
         }
     }
 
+    /// Whether the host writes candidate lists into the policy's input
+    /// buffer (policies built with the SDK) rather than calling
+    /// `cabi_realloc` for room.
+    pub fn takes_input_buffer(&self) -> bool {
+        self.direct.as_ref().is_ok_and(DirectPre::has_input_buffer)
+    }
+
     /// Why the policy takes the component path, when it does.
     pub fn why_not_direct(&self) -> Option<&str> {
         self.direct.as_ref().err().map(String::as_str)

@@ -201,12 +201,52 @@ unsafe fn candidates<'a>(ptr: *mut u8, len: usize) -> &'a [Candidate] {
     unsafe { std::slice::from_raw_parts(ptr.cast::<Candidate>(), len) }
 }
 
-/// Frees the candidate list: the callee owns its parameters' memory.
+/// The core export that tells the host where the input buffer is.
+pub const INPUT_EXPORT: &str = "azimuth:sdk/input-buffer@1";
+
+/// Candidates that fit in the input buffer.
+pub const INPUT_CANDIDATES: usize = 128;
+
+/// Where a host may write `rank`'s and `failover`'s candidate list instead
+/// of asking `cabi_realloc` for room: a fixed buffer, reused by every call.
+/// Allocating through `cabi_realloc` costs the host a second entry into the
+/// guest per decision (with its trap-handler setup), which was about a tenth
+/// of a 6-candidate decision. A host that does not know the buffer calls
+/// `cabi_realloc` as usual; the glue frees only what did not come from here.
+#[repr(C, align(8))]
+struct InputBuffer([u8; INPUT_CANDIDATES * 16]);
+
+static INPUT: Local<InputBuffer> = Local(UnsafeCell::new(InputBuffer([0; INPUT_CANDIDATES * 16])));
+
+/// What the input-buffer export answers: the buffer's address and size.
+#[repr(C)]
+pub struct InputDescriptor {
+    start: *mut InputBuffer,
+    bytes: usize,
+}
+
+// SAFETY: read-only, and Wasm policies are single-threaded.
+unsafe impl Sync for InputDescriptor {}
+
+static INPUT_DESCRIPTOR: InputDescriptor = InputDescriptor {
+    start: INPUT.0.get(),
+    bytes: INPUT_CANDIDATES * 16,
+};
+
+/// The body of the input-buffer export: where the buffer is. The host calls
+/// it once per instance.
+pub fn input_buffer() -> *const InputDescriptor {
+    &INPUT_DESCRIPTOR
+}
+
+/// Frees the candidate list: the callee owns its parameters' memory, unless
+/// the host wrote them into the input buffer.
 ///
 /// # Safety
-/// The list came from `cabi_realloc` with this length and is no longer used.
+/// The list came from `cabi_realloc` with this length, or is the input
+/// buffer, and is no longer used.
 unsafe fn free_candidates(ptr: *mut u8, len: usize) {
-    if len > 0 {
+    if len > 0 && ptr != INPUT.0.get().cast() {
         // SAFETY: allocated by `realloc` below with this size and alignment.
         unsafe { std::alloc::dealloc(ptr, Layout::from_size_align_unchecked(len * 16, 8)) }
     }

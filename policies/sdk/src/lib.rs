@@ -87,6 +87,12 @@ macro_rules! policy {
                 unsafe { $crate::abi::failover($failover, args) }
             }
 
+            // Keep in step with `abi::INPUT_EXPORT`.
+            #[unsafe(export_name = "azimuth:sdk/input-buffer@1")]
+            extern "C" fn __azimuth_input_buffer() -> *const $crate::abi::InputDescriptor {
+                $crate::abi::input_buffer()
+            }
+
             #[unsafe(export_name = "cabi_realloc")]
             unsafe extern "C" fn __azimuth_cabi_realloc(
                 old: *mut u8,

@@ -148,6 +148,13 @@ pub(super) fn region(
     }
 }
 
+/// The input buffer the descriptor at `ptr` names (see `super::INPUT_EXPORT`).
+pub(super) fn input_buffer(memory: &[u8], ptr: u32) -> Result<Range<usize>> {
+    let descriptor = &memory[region(memory, ptr, 8, 4, "input-buffer descriptor")?];
+    let (start, len) = (u32_at(descriptor, 0), u32_at(descriptor, 4));
+    region(memory, start, len as usize, CANDIDATE_ALIGN, "input buffer")
+}
+
 fn u32_at(bytes: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
 }
@@ -208,6 +215,27 @@ mod tests {
         assert_eq!(plan.workers, [2, 0, 1]);
         assert!(plan.then_ufs);
         assert_eq!(plan.passive_cache_to, Some(7));
+    }
+
+    #[test]
+    fn an_input_buffer_must_be_aligned_and_inside_memory() {
+        let mut memory = vec![0u8; 4096];
+        let mut describe = |start: u32, bytes: u32| {
+            memory[4..8].copy_from_slice(&start.to_le_bytes());
+            memory[8..12].copy_from_slice(&bytes.to_le_bytes());
+            input_buffer(&memory, 4)
+        };
+        assert_eq!(describe(2048, 2048).expect("fits"), 2048..4096);
+        let error = describe(2048, 2049).unwrap_err().to_string();
+        assert!(
+            error.contains("input buffer") && error.contains("out of bounds"),
+            "{error}"
+        );
+        assert!(describe(u32::MAX - 8, 16).is_err());
+        let error = describe(2052, 16).unwrap_err().to_string();
+        assert!(error.contains("aligned to 8"), "{error}");
+        let error = input_buffer(&memory, 4094).unwrap_err().to_string();
+        assert!(error.contains("descriptor"), "{error}");
     }
 
     #[test]

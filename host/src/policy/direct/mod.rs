@@ -13,6 +13,12 @@
 //!
 //! Components of another shape run through wasmtime's component call (see
 //! `instance`), and `azimuth policy check` says which path a policy takes.
+//!
+//! Policies built with Azimuth's SDK also export an input buffer (see
+//! `INPUT_EXPORT`): the host writes the candidate list there instead of
+//! asking `cabi_realloc` for room, which saves an entry into the guest per
+//! decision. The component is unchanged by it; any other host, and this one
+//! for lists that do not fit, uses `cabi_realloc`.
 
 mod abi;
 mod shape;
@@ -39,6 +45,12 @@ const FAILOVER_SIGNATURE: &str = "(i32) -> (i32)";
 const REALLOC_SIGNATURE: &str = "(i32 i32 i32 i32) -> (i32)";
 const POST_RETURN_SIGNATURE: &str = "(i32) -> ()";
 
+/// The SDK's input-buffer export (`policies/sdk/src/abi.rs`): it answers a
+/// pointer to `{ start: u32, bytes: u32 }`, the buffer where the host may
+/// write a candidate list, which the guest then does not free.
+const INPUT_EXPORT: &str = "azimuth:sdk/input-buffer@1";
+const INPUT_SIGNATURE: &str = "() -> (i32)";
+
 /// One lifted function's core exports.
 struct Lifted {
     core: String,
@@ -52,6 +64,8 @@ pub(crate) struct DirectPre {
     memory: String,
     rank: Lifted,
     failover: Lifted,
+    /// Whether the module exports the SDK's input buffer.
+    input_buffer: bool,
 }
 
 /// `ty` as `(params) -> (results)`.
@@ -127,6 +141,15 @@ impl DirectPre {
                 post_return: lift.post_return,
             })
         };
+        let input_buffer = match module.get_export(INPUT_EXPORT) {
+            None => false,
+            Some(ExternType::Func(ty)) if signature(&ty) == INPUT_SIGNATURE => true,
+            Some(_) => {
+                return Err(format!(
+                    "its core export `{INPUT_EXPORT}` is not a function {INPUT_SIGNATURE}"
+                ));
+            }
+        };
         let memory = rank.memory.clone();
         let rank = lifted(rank, RANK_SIGNATURE)?;
         let failover = lifted(failover, FAILOVER_SIGNATURE)?;
@@ -138,7 +161,13 @@ impl DirectPre {
             memory,
             rank,
             failover,
+            input_buffer,
         })
+    }
+
+    /// Whether instances take their candidates in the SDK's input buffer.
+    pub(crate) fn has_input_buffer(&self) -> bool {
+        self.input_buffer
     }
 }
 
@@ -151,6 +180,8 @@ pub(crate) struct DirectCalls {
     failover: TypedFunc<i32, i32>,
     failover_realloc: Realloc,
     failover_post: Option<PostReturn>,
+    /// The SDK's input buffer in guest memory, if the module has one.
+    input: Option<Range<usize>>,
 }
 
 impl DirectCalls {
@@ -165,8 +196,16 @@ impl DirectCalls {
                 .map(|name| instance.get_typed_func(&mut *store, name))
                 .transpose()
         };
+        let input = if pre.input_buffer {
+            let at: TypedFunc<(), i32> = instance.get_typed_func(&mut *store, INPUT_EXPORT)?;
+            let descriptor = at.call(&mut *store, ())? as u32;
+            Some(abi::input_buffer(memory.data(&*store), descriptor)?)
+        } else {
+            None
+        };
         Ok(Self {
             memory,
+            input,
             rank: instance.get_typed_func(&mut *store, &pre.rank.core)?,
             rank_realloc: instance.get_typed_func(&mut *store, &pre.rank.realloc)?,
             rank_post: post(store, &pre.rank.post_return)?,
@@ -256,7 +295,12 @@ impl DirectCalls {
             .len()
             .checked_mul(wire::SIZE)
             .ok_or_else(|| format_err!("size overflow copying a list"))?;
-        let at = self.alloc(store, realloc, abi::CANDIDATE_ALIGN, size)?;
+        // Linear memory never shrinks, so the buffer checked at
+        // instantiation is still in bounds.
+        let at = match &self.input {
+            Some(input) if size <= input.len() => input.start..input.start + size,
+            _ => self.alloc(store, realloc, abi::CANDIDATE_ALIGN, size)?,
+        };
         let start = at.start as u32;
         wire::store_list(&mut self.memory.data_mut(&mut *store)[at], candidates);
         Ok(start)
