@@ -8,7 +8,8 @@
 //! single store and a whole list through one view of memory. The direct
 //! call path (`policy::direct`) writes the list with the same `store_list`.
 //! The Rust type is laid out exactly like the record (`repr(C)`, no
-//! padding), so on a little-endian host a list is one `memcpy`.
+//! padding), so on a little-endian host a list is copied as the values' own
+//! bytes, one 16-byte move per candidate.
 //!
 //! The type check is still wasmtime's: `ComponentType` is derived from the
 //! field names and types, and an instance refuses a policy whose `candidate`
