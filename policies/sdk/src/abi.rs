@@ -201,9 +201,6 @@ unsafe fn candidates<'a>(ptr: *mut u8, len: usize) -> &'a [Candidate] {
     unsafe { std::slice::from_raw_parts(ptr.cast::<Candidate>(), len) }
 }
 
-/// The core export that tells the host where the input buffer is.
-pub const INPUT_EXPORT: &str = "azimuth:sdk/input-buffer@1";
-
 /// Candidates that fit in the input buffer.
 pub const INPUT_CANDIDATES: usize = 128;
 

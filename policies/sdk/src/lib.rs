@@ -87,7 +87,9 @@ macro_rules! policy {
                 unsafe { $crate::abi::failover($failover, args) }
             }
 
-            // Keep in step with `abi::INPUT_EXPORT`.
+            // The name the host looks for (`INPUT_EXPORT` in
+            // host/src/policy/direct/mod.rs); the fidelity test fails if the
+            // two differ.
             #[unsafe(export_name = "azimuth:sdk/input-buffer@1")]
             extern "C" fn __azimuth_input_buffer() -> *const $crate::abi::InputDescriptor {
                 $crate::abi::input_buffer()
