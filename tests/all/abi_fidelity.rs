@@ -1,14 +1,14 @@
 //! Both sides of the boundary apply the canonical ABI by hand: the SDK in the
 //! policy (`policies/sdk/src/abi.rs`) and the host's direct call path
-//! (`host/src/policy/direct/abi.rs`). So every field must arrive exactly: the
+//! (`host/policy/src/direct/abi.rs`). So every field must arrive exactly: the
 //! `test-echo` policy answers with what it received, and the same crate built
 //! natively says what that should be. wasmtime's component call and
 //! wit-bindgen's glue, neither written here, are the references.
 
 use std::time::Duration;
 
-use azimuth::policy::instance::{CallLimits, PolicyInstance};
-use azimuth::policy::{CallPath, Candidate, Failure, FailureKind, NextStep, Request, Source};
+use azimuth_policy::instance::{CallLimits, PolicyInstance};
+use azimuth_policy::{CallPath, Candidate, Failure, FailureKind, NextStep, Request, Source};
 use azimuth_policy_test_echo as echo;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -101,7 +101,7 @@ fn every_field_of_every_argument_reaches_the_policy_and_back() {
             );
         }
         let component = engine
-            .load(&bytes, "test-echo")
+            .compile(&bytes, "test-echo")
             .expect("the echo policy loads");
         assert_eq!(
             component.call_path(),
@@ -141,13 +141,14 @@ fn echo_round_trips(mut instance: PolicyInstance, what: &str) {
         let plan = instance
             .rank(&request, &candidates)
             .unwrap_or_else(|e| panic!("{what}, case {case}: rank failed: {e}"));
+        let words = echo::echo(&native_request, &native_candidates);
         assert_eq!(
-            plan.workers,
-            echo::echo(&native_request, &native_candidates),
+            plan.passive_cache_to,
+            Some(echo::fnv1a(&words)),
             "{what}, case {case}: {request:?} {candidates:?}"
         );
+        assert_eq!(plan.workers, words[..n], "{what}, case {case}");
         assert_eq!(plan.then_ufs, request.ufs_fallback, "{what}, case {case}");
-        assert_eq!(plan.passive_cache_to, Some(n as u32), "{what}, case {case}");
 
         let (failure, native_failure) = random_failure(&mut rng);
         let step = instance

@@ -3,15 +3,17 @@
 
 use std::time::Duration;
 
-use azimuth::policy::bindings::ROUTING_INTERFACE;
-use azimuth::policy::embedded::DEFAULT_POLICY;
-use azimuth::policy::instance::{CallLimits, PolicyInstance};
-use azimuth::policy::{CallPath, Candidate, Failure, FailureKind, NextStep, Request, Source};
+use azimuth_policy::bindings::ROUTING_INTERFACE;
+use azimuth_policy::embedded::DEFAULT_POLICY;
+use azimuth_policy::instance::{CallLimits, PolicyInstance};
+use azimuth_policy::{CallPath, Candidate, Failure, Request, Source};
 use azimuth_policy_default as native;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::native_types::{CACHE_STATES, to_native};
+use crate::native_types::{
+    CACHE_STATES, FAILURE_KINDS, failure_to_native, step_from_native, to_native,
+};
 use crate::support::engine;
 
 const LIMITS: CallLimits = CallLimits {
@@ -50,8 +52,23 @@ fn random_read(rng: &mut StdRng) -> (Request, Vec<Candidate>) {
     (request, candidates)
 }
 
+/// A failure of one of `candidates` (or of the UFS) of any kind, after a
+/// few retries and some bytes delivered.
+fn random_failure(rng: &mut StdRng, candidates: usize) -> Failure {
+    Failure {
+        source: if candidates == 0 || rng.random_bool(0.2) {
+            Source::Ufs
+        } else {
+            Source::Worker(rng.random_range(0..candidates as u32))
+        },
+        kind: FAILURE_KINDS[rng.random_range(0..FAILURE_KINDS.len())],
+        retries: rng.random_range(0..5),
+        delivered: rng.random_range(0..1 << 30),
+    }
+}
+
 #[test]
-fn default_policy_as_wasm_and_native_agree_on_10000_random_reads() {
+fn default_policy_as_wasm_and_native_agree_on_10000_random_reads_and_failures() {
     let engine = engine();
     let mut rng = StdRng::seed_from_u64(0xa217);
     for case in 0..10_000 {
@@ -76,32 +93,20 @@ fn default_policy_as_wasm_and_native_agree_on_10000_random_reads() {
             ),
             "case {case}: {request:?} {candidates:?}"
         );
-        if case % 10 == 0 {
-            let failure = Failure {
-                source: if candidates.is_empty() {
-                    Source::Ufs
-                } else {
-                    Source::Worker(0)
-                },
-                kind: FailureKind::Timeout,
-                retries: 0,
-                delivered: 0,
-            };
-            let native_failure = native::Failure {
-                source: native::Source::Ufs,
-                kind: native::FailureKind::Timeout,
-                retries: 0,
-                delivered: 0,
-            };
-            assert_eq!(
-                engine.failover(&request, &candidates, &failure).value,
-                NextStep::NextSource
-            );
-            assert!(matches!(
-                native::failover(&native_request, &native_candidates, &native_failure),
-                native::NextStep::NextSource
-            ));
-        }
+        // The same failure, of a random source of this read, to both.
+        let failure = random_failure(&mut rng, candidates.len());
+        let wasm = engine.failover(&request, &candidates, &failure);
+        assert_eq!(wasm.fallback, None, "case {case}: failover fell back");
+        let expected = native::failover(
+            &native_request,
+            &native_candidates,
+            &failure_to_native(&failure),
+        );
+        assert_eq!(
+            wasm.value,
+            step_from_native(expected),
+            "case {case}: {failure:?} after {request:?} {candidates:?}"
+        );
     }
     assert_eq!(engine.stats().fallbacks(), 0);
 }
@@ -139,13 +144,13 @@ fn wrapped(component: &[u8]) -> Vec<u8> {
 fn a_policy_of_another_shape_takes_the_component_call_and_decides_the_same() {
     let engine = engine();
     let component = engine
-        .load(&wrapped(DEFAULT_POLICY), "wrapped default")
+        .compile(&wrapped(DEFAULT_POLICY), "wrapped default")
         .expect("the wrapped default is a valid policy");
     assert_eq!(component.call_path(), CallPath::Component);
     let why = component.why_not_direct().expect("a reason");
     assert!(why.contains("nested component"), "{why}");
     // The embedded default itself is called directly.
-    let direct = engine.load(DEFAULT_POLICY, "default").expect("loads");
+    let direct = engine.compile(DEFAULT_POLICY, "default").expect("loads");
     assert_eq!(direct.call_path(), CallPath::Direct);
     assert!(
         PolicyInstance::on_path(&component, LIMITS, CallPath::Direct).is_err(),

@@ -5,19 +5,38 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use azimuth::config::SiteConfig;
-use azimuth::topology::Topology;
+use azimuth_cluster::config::{self, SiteConfig, properties};
+use azimuth_cluster::topology::Topology;
 use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::support::repo;
 
 const PATTERNS: [&str; 3] = ["1-etcd-per-cluster", "2-shared-etcd", "3-external-etcd"];
 
-/// Loads a site file's text as if it were a file in `dir`.
-fn site(dir: &Path, text: &str) -> SiteConfig {
+/// A site file's key as written (before validation resolves it).
+fn raw_value(text: &str, key: &str) -> Option<String> {
+    properties::parse(text, Path::new("alluxio-site.properties"))
+        .unwrap()
+        .remove(key)
+        .map(|entry| entry.value)
+}
+
+/// Validates a site file's text as a worker would where `topology` is
+/// mounted at the path the site file names: the text is written to `dir`,
+/// the topology beside it, and the topology key pointed there.
+fn site(dir: &Path, text: &str, topology: &str) -> SiteConfig {
     let path = dir.join("alluxio-site.properties");
     std::fs::write(&path, text).unwrap();
-    SiteConfig::load(Some(&path), |_| {}).unwrap_or_else(|e| panic!("{e}\n{text}"))
+    let mounted = dir.join("multi-az-clusters.json");
+    std::fs::write(&mounted, topology).unwrap();
+    SiteConfig::load(Some(&path), |raw| {
+        raw.set_flag(
+            "(the multi-cluster ConfigMap, mounted)",
+            config::MULTI_CLUSTER_CONFIG_PATH,
+            Some(mounted.display().to_string()),
+        )
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
 
 /// Every etcd endpoint of a topology, as `host` (service.namespace).
@@ -45,8 +64,9 @@ fn each_etcd_pattern_example_is_a_valid_topology_and_site_file() {
             if pattern.starts_with('1') { 3 } else { 1 },
             "{pattern}"
         );
-        let config = SiteConfig::load(Some(&base.join("alluxio-site.properties")), |_| {})
-            .unwrap_or_else(|e| panic!("{pattern}: {e}"));
+        let site_file = base.join("alluxio-site.properties");
+        let config =
+            SiteConfig::load(Some(&site_file), |_| {}).unwrap_or_else(|e| panic!("{pattern}: {e}"));
         assert!(config.multi_cluster);
         assert!(
             topology
@@ -54,8 +74,9 @@ fn each_etcd_pattern_example_is_a_valid_topology_and_site_file() {
                 .is_some()
         );
         // Only the external pattern names etcd in the site file too.
+        let text = std::fs::read_to_string(&site_file).unwrap();
         assert_eq!(
-            !config.etcd_endpoints.is_empty(),
+            raw_value(&text, config::ETCD_ENDPOINTS).is_some(),
             pattern.starts_with('3'),
             "{pattern}"
         );
@@ -177,16 +198,18 @@ fn kubernetes_manifests_parse_and_fit_together_for_each_etcd_pattern() {
                 .0;
             let map_name = volume(site_volume)["configMap"]["name"].as_str().unwrap();
             let map = &config_maps[&(namespace(worker), map_name.to_owned())];
-            let config = site(
-                dir.path(),
-                map["data"]["alluxio-site.properties"].as_str().unwrap(),
-            );
-            let cluster = config.cluster_name.clone().unwrap();
+            let text = map["data"]["alluxio-site.properties"].as_str().unwrap();
             assert_eq!(
-                config.topology_path.as_deref(),
-                Some(Path::new("/multi-az/multi-az-clusters.json")),
+                raw_value(text, config::MULTI_CLUSTER_CONFIG_PATH).as_deref(),
+                Some("/multi-az/multi-az-clusters.json"),
                 "{pattern}: the site file must name the mounted topology"
             );
+            let mounted = config_maps[&(namespace(worker), "multi-cluster".to_owned())]["data"]
+                ["multi-az-clusters.json"]
+                .as_str()
+                .unwrap();
+            let config = site(dir.path(), text, mounted);
+            let cluster = config.cluster_name.clone().unwrap();
             assert!(
                 topology.group_of(&cluster).is_some(),
                 "{pattern}: {cluster} not in the topology"

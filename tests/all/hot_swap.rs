@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use azimuth::policy::file_watch::spawn_file_watch;
+use azimuth_policy::file_watch::spawn_file_watch;
 
 use crate::support::{disputed_read, engine, policy};
 
@@ -14,7 +14,7 @@ fn swapping_while_threads_decide_fails_no_decision_and_takes_effect() {
     let (request, candidates) = disputed_read();
     let default_plan = engine.rank(&request, &candidates);
     let latency = engine
-        .load(&policy("lowest-latency", &[]), "lowest-latency")
+        .compile(&policy("lowest-latency", &[]), "lowest-latency")
         .unwrap();
     let latency_id = latency.id().clone();
     let default_id = default_plan.policy.clone();
@@ -115,7 +115,7 @@ async fn watched_policy_file_swaps_valid_components_and_refuses_invalid_ones() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("policy.wasm");
     let latency = policy("lowest-latency", &[]);
-    let latency_sha = azimuth::policy::sha256_hex(&latency);
+    let latency_sha = azimuth_policy::sha256_hex(&latency);
     let default_sha = engine.default_policy().sha256.clone();
     let watcher = spawn_file_watch(engine.clone(), path.clone(), Duration::from_millis(20));
 
@@ -145,15 +145,16 @@ async fn watched_policy_file_swaps_valid_components_and_refuses_invalid_ones() {
     wait_for("the second refusal", || engine.stats().swaps_refused == 2).await;
     assert_eq!(engine.active().sha256, latency_sha);
 
-    replace_file(&path, azimuth::policy::embedded::DEFAULT_POLICY);
+    replace_file(&path, azimuth_policy::embedded::DEFAULT_POLICY);
     wait_for("the default again", || {
         engine.active().sha256 == default_sha
     })
     .await;
+    let mut metrics = String::new();
+    azimuth_cluster::prometheus::policy_engine(&mut metrics, &engine);
     assert!(
-        engine
-            .render_metrics()
-            .contains(&format!("sha256=\"{default_sha}\""))
+        metrics.contains(&format!("sha256=\"{default_sha}\"")),
+        "{metrics}"
     );
     watcher.abort();
 }

@@ -11,6 +11,7 @@ mod abi_fidelity;
 mod demo;
 mod differential;
 mod embedded_default;
+mod embedding;
 mod examples;
 mod hot_swap;
 mod membership;

@@ -160,7 +160,9 @@ fn dead_workers_leave_the_view_within_the_lease_ttl_and_stopped_ones_within_a_se
     let mut w1 = Worker::start(&conf, "w1", &[]);
     let mut w2 = Worker::start(&conf, "w2", &[]);
     let _w3 = Worker::start(&conf, "w3", &[]);
-    let all = |v: &azimuth::membership::MembershipView| ViewFollower::ids(v) == ["w1", "w2", "w3"];
+    let all = |v: &azimuth_cluster::membership::MembershipView| {
+        ViewFollower::ids(v) == ["w1", "w2", "w3"]
+    };
     assert!(
         follower.wait(Duration::from_secs(10), all).is_some(),
         "{:?}",
@@ -211,8 +213,9 @@ fn after_an_etcd_restart_workers_reregister_and_no_stale_entry_remains() {
     let (_site, conf, follower) = one_cluster(&etcd, "3s");
     let _survivor = Worker::start(&conf, "survivor", &[]);
     let mut casualty = Worker::start(&conf, "casualty", &[]);
-    let both =
-        |v: &azimuth::membership::MembershipView| ViewFollower::ids(v) == ["casualty", "survivor"];
+    let both = |v: &azimuth_cluster::membership::MembershipView| {
+        ViewFollower::ids(v) == ["casualty", "survivor"]
+    };
     assert!(follower.wait(Duration::from_secs(10), both).is_some());
 
     etcd.kill();
@@ -221,7 +224,7 @@ fn after_an_etcd_restart_workers_reregister_and_no_stale_entry_remains() {
         .wait(Duration::from_secs(10), |v| {
             matches!(
                 v.groups[0].status,
-                azimuth::membership::GroupStatus::Stale { .. }
+                azimuth_cluster::membership::GroupStatus::Stale { .. }
             )
         })
         .expect("the view is marked stale while etcd is down");
@@ -234,7 +237,7 @@ fn after_an_etcd_restart_workers_reregister_and_no_stale_entry_remains() {
 
     let (view, _) = follower
         .wait(Duration::from_secs(15), |v| {
-            v.groups[0].status == azimuth::membership::GroupStatus::Live
+            v.groups[0].status == azimuth_cluster::membership::GroupStatus::Live
                 && ViewFollower::ids(v) == ["survivor"]
         })
         .unwrap_or_else(|| {
@@ -280,12 +283,12 @@ fn a_worker_whose_lease_is_revoked_registers_again() {
     // Revoke its lease behind its back, as an operator or a lost lease would.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let revoked = runtime.block_on(async {
-        let target = azimuth::membership::EtcdTarget {
+        let target = azimuth_cluster::etcd::EtcdTarget {
             endpoints: vec![etcd.url.clone()],
             credentials: None,
         };
         let mut client = target.connect().await.unwrap();
-        let key = azimuth::membership::keys::worker_key("alx-a", "w1");
+        let key = azimuth_cluster::membership::keys::worker_key("alx-a", "w1");
         let lease = client.get(key, None).await.unwrap().kvs()[0].lease();
         client.lease_revoke(lease).await.unwrap();
         lease

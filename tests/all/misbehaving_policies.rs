@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use azimuth::policy::engine::FallbackReason;
-use azimuth::policy::instance::CallError;
-use azimuth::policy::plan::InvalidAnswer;
-use azimuth::policy::{Failure, FailureKind, LoadError, PolicyConfig, PolicyEngine, Source};
+use azimuth_policy::engine::FallbackReason;
+use azimuth_policy::instance::CallError;
+use azimuth_policy::plan::InvalidAnswer;
+use azimuth_policy::{CompileError, Failure, FailureKind, PolicyConfig, PolicyEngine, Source};
 
 use crate::support::{disputed_read, engine, policy};
 
@@ -16,7 +16,7 @@ fn one_decision_with(engine: &PolicyEngine, fault: &str) -> FallbackReason {
     let (request, candidates) = disputed_read();
     let expected = engine.rank(&request, &candidates).value;
     engine
-        .load_and_swap(&policy("misbehaving", &[fault]), fault)
+        .compile_and_swap(&policy("misbehaving", &[fault]), fault)
         .expect("a misbehaving policy still loads");
     let decision = engine.rank(&request, &candidates);
     assert_eq!(
@@ -100,7 +100,7 @@ fn duplicate_index_is_an_invalid_plan_and_falls_back() {
 fn out_of_range_retry_delay_is_an_invalid_failover_and_falls_back() {
     let engine = engine();
     engine
-        .load_and_swap(&policy("misbehaving", &["out-of-range"]), "bad")
+        .compile_and_swap(&policy("misbehaving", &["out-of-range"]), "bad")
         .unwrap();
     let (request, candidates) = disputed_read();
     let failure = Failure {
@@ -110,7 +110,7 @@ fn out_of_range_retry_delay_is_an_invalid_failover_and_falls_back() {
         delivered: 0,
     };
     let decision = engine.failover(&request, &candidates, &failure);
-    assert_eq!(decision.value, azimuth::policy::NextStep::NextSource);
+    assert_eq!(decision.value, azimuth_policy::NextStep::NextSource);
     assert_eq!(
         decision.fallback,
         Some(FallbackReason::Invalid(InvalidAnswer::RetryTooLong(
@@ -127,7 +127,7 @@ fn policy_that_keeps_failing_is_quarantined_until_replaced() {
     })
     .unwrap();
     engine
-        .load_and_swap(&policy("misbehaving", &["trap"]), "trap")
+        .compile_and_swap(&policy("misbehaving", &["trap"]), "trap")
         .unwrap();
     let (request, candidates) = disputed_read();
     for _ in 0..3 {
@@ -145,10 +145,12 @@ fn policy_that_keeps_failing_is_quarantined_until_replaced() {
     }
     let stats = engine.stats();
     assert_eq!((stats.fallback_trap, stats.fallback_quarantined), (3, 10));
-    assert!(engine.render_metrics().contains("quarantined=\"true\""));
+    let mut metrics = String::new();
+    azimuth_cluster::prometheus::policy_engine(&mut metrics, &engine);
+    assert!(metrics.contains("quarantined=\"true\""), "{metrics}");
 
     let replacement = engine
-        .load_and_swap(&policy("lowest-latency", &[]), "ll")
+        .compile_and_swap(&policy("lowest-latency", &[]), "ll")
         .unwrap();
     let decision = engine.rank(&request, &candidates);
     assert_eq!(decision.fallback, None);
@@ -161,10 +163,10 @@ fn policy_that_imports_is_refused_at_load_naming_the_import() {
     let engine = engine();
     let before = engine.active();
     let err = engine
-        .load_and_swap(&policy("test-imports", &[]), "imports")
+        .compile_and_swap(&policy("test-imports", &[]), "imports")
         .expect_err("a policy with imports is refused");
     assert!(
-        matches!(&err, LoadError::Imports(names) if names == &["log".to_string()]),
+        matches!(&err, CompileError::Imports(names) if names == &["log".to_string()]),
         "{err:?}"
     );
     assert!(err.to_string().contains("imports `log`"), "{err}");
@@ -176,11 +178,11 @@ fn policy_that_imports_is_refused_at_load_naming_the_import() {
 fn bytes_that_are_not_a_component_are_refused_and_the_old_policy_stays() {
     let engine = engine();
     let good = engine
-        .load_and_swap(&policy("lowest-latency", &[]), "ll")
+        .compile_and_swap(&policy("lowest-latency", &[]), "ll")
         .unwrap();
     assert!(matches!(
-        engine.load_and_swap(b"\0asm garbage", "garbage"),
-        Err(LoadError::Compile(_))
+        engine.compile_and_swap(b"\0asm garbage", "garbage"),
+        Err(CompileError::NotAComponent(_))
     ));
     assert_eq!(engine.active(), good);
     let (request, candidates) = disputed_read();

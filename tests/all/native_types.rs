@@ -2,8 +2,18 @@
 //! policy's (the same WIT, bound by wit-bindgen instead of wasmtime). Shared
 //! by the differential test and the decision benchmark.
 
-use azimuth::policy::{CacheState, Candidate, Request};
+use azimuth_policy::{CacheState, Candidate, Failure, FailureKind, NextStep, Request, Source};
 use azimuth_policy_default as native;
+
+/// Every failure kind, for tests that draw one at random.
+#[allow(dead_code)] // the decision bench shares this file and does not use it
+pub const FAILURE_KINDS: [FailureKind; 5] = [
+    FailureKind::Refused,
+    FailureKind::Timeout,
+    FailureKind::IoError,
+    FailureKind::Corrupt,
+    FailureKind::NotFound,
+];
 
 /// Every cache state, for tests that draw one at random.
 #[allow(dead_code)] // the decision bench shares this file and does not use it
@@ -46,4 +56,34 @@ pub fn to_native(
         })
         .collect();
     (r, c)
+}
+
+/// The same failure, as the native policy takes it.
+#[allow(dead_code)] // the decision bench shares this file and does not use it
+pub fn failure_to_native(failure: &Failure) -> native::Failure {
+    native::Failure {
+        source: match failure.source {
+            Source::Worker(i) => native::Source::Worker(i),
+            Source::Ufs => native::Source::Ufs,
+        },
+        kind: match failure.kind {
+            FailureKind::Refused => native::FailureKind::Refused,
+            FailureKind::Timeout => native::FailureKind::Timeout,
+            FailureKind::IoError => native::FailureKind::IoError,
+            FailureKind::Corrupt => native::FailureKind::Corrupt,
+            FailureKind::NotFound => native::FailureKind::NotFound,
+        },
+        retries: failure.retries,
+        delivered: failure.delivered,
+    }
+}
+
+/// The native policy's failover answer, as the host's type.
+#[allow(dead_code)] // the decision bench shares this file and does not use it
+pub fn step_from_native(step: native::NextStep) -> NextStep {
+    match step {
+        native::NextStep::NextSource => NextStep::NextSource,
+        native::NextStep::RetryAfterMs(ms) => NextStep::RetryAfterMs(ms),
+        native::NextStep::GiveUp => NextStep::GiveUp,
+    }
 }

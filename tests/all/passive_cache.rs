@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use azimuth::client::ring::HashRing;
-use azimuth::client::stats::Tier;
+use azimuth_client::ring::HashRing;
+use azimuth_client::stats::Tier;
 
 use crate::processes::wait_for;
 use crate::zones::{CLUSTERS, Zones, load, served_by_cluster};

@@ -106,7 +106,7 @@ fn policy_build_then_check_prints_world_size_sha256_and_call_path() {
     ]);
     assert!(out.status.success(), "{}", show(&out));
     let bytes = std::fs::read(&output).unwrap();
-    let sha = azimuth::policy::sha256_hex(&bytes);
+    let sha = azimuth_policy::sha256_hex(&bytes);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains(&sha),
         "{}",

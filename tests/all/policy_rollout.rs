@@ -4,10 +4,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use azimuth::membership::EtcdTarget;
-use azimuth::membership::keys::{policy_meta_key, policy_wasm_key};
-use azimuth::policy::embedded::DEFAULT_POLICY;
-use azimuth::policy::sha256_hex;
+use azimuth_cluster::etcd::EtcdTarget;
+use azimuth_cluster::membership::keys::{policy_meta_key, policy_wasm_key};
+use azimuth_policy::embedded::DEFAULT_POLICY;
+use azimuth_policy::sha256_hex;
 
 use crate::processes::{Etcd, Site, Worker, wait_for};
 use crate::support::{azimuth, policy, show};
@@ -77,10 +77,7 @@ fn status(conf: &Path, extra: &[&str]) -> std::process::Output {
 fn write_raw(url: &str, name: &str, wasm: &[u8], claimed_sha: &str) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let target = EtcdTarget {
-            endpoints: vec![url.to_owned()],
-            credentials: None,
-        };
+        let target = EtcdTarget::new(&[url.to_owned()], None);
         let mut client = target.connect().await.unwrap();
         let meta = serde_json::json!({"sha256": claimed_sha, "size": wasm.len(), "published_at_ms": 0, "source": "test"});
         client.put(policy_wasm_key(name), wasm.to_vec(), None).await.unwrap();
@@ -98,7 +95,7 @@ fn a_published_policy_reaches_every_worker_and_bad_ones_are_refused() {
         (&[CLUSTERS[2]], &etcds[2].url),
     ]);
     let confs = site.multi_az_confs(&CLUSTERS, &topology, "azimuth.policy.name=routing\n");
-    let _workers: Vec<Worker> = confs.iter().map(|c| Worker::start(c, "w1", &[])).collect();
+    let workers: Vec<Worker> = confs.iter().map(|c| Worker::start(c, "w1", &[])).collect();
     let conf = &confs[0];
 
     // Nothing published yet: everyone runs the embedded default.
@@ -143,6 +140,10 @@ fn a_published_policy_reaches_every_worker_and_bad_ones_are_refused() {
 
     // Bytes that do not match the stored sha256, and a component that does
     // not load (it imports a function): nobody switches.
+    let refused_before: Vec<u64> = workers
+        .iter()
+        .map(|w| w.metric("azimuth_policy_swaps_refused_total"))
+        .collect();
     write_raw(
         &etcds[0].url,
         "routing",
@@ -156,7 +157,24 @@ fn a_published_policy_reaches_every_worker_and_bad_ones_are_refused() {
         &importing,
         &sha256_hex(&importing),
     );
-    std::thread::sleep(Duration::from_secs(2));
+    // Evidence that each refused: the engines of the workers of a and b
+    // counted one refusal more (the third etcd was not written to).
+    let refused = |w: &Worker| w.metric("azimuth_policy_swaps_refused_total");
+    let refusals = wait_for(Duration::from_secs(20), || {
+        let counts: Vec<u64> = workers.iter().map(refused).collect();
+        (counts[0] > refused_before[0] && counts[1] > refused_before[1]).then_some(counts)
+    });
+    assert!(
+        refusals.is_some(),
+        "the workers of a and b did not refuse: {:?} before, {:?} now",
+        refused_before,
+        workers.iter().map(refused).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        refused(&workers[2]),
+        refused_before[2],
+        "c saw no bad policy"
+    );
     assert!(
         worker_policies(conf)
             .iter()

@@ -8,8 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use azimuth::membership::{MembershipView, MembershipWatcher};
-use azimuth::topology::Group;
+use azimuth_cluster::membership::{MembershipView, MembershipWatcher};
+use azimuth_cluster::topology::Group;
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {

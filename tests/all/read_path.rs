@@ -23,7 +23,7 @@ fn reads_go_to_the_local_zone_and_prefer_cached_picks_a_fully_cached_remote_repl
 
     // g is cached by its replica in cluster b only.
     let g = zones.file("g", 200_000);
-    let ring = azimuth::client::ring::HashRing::new(["b1", "b2"]);
+    let ring = azimuth_client::ring::HashRing::new(["b1", "b2"]);
     let b_for_g = ring.replicas("g", 1)[0].to_owned();
     load(&zones.address_of(&b_for_g), Path::new("g"));
 
@@ -179,18 +179,79 @@ fn with_every_worker_dead_reads_come_from_the_ufs_and_without_fallback_the_error
 }
 
 #[test]
+fn a_policy_that_always_retries_cannot_hold_a_read_and_the_retry_ceilings_say_why_it_moved_on() {
+    let mut zones = Zones::start();
+    let data = zones.file("r", 50_000);
+    let policy_file = zones.site.write("always-retry.wasm", "");
+    std::fs::write(
+        &policy_file,
+        crate::support::policy("misbehaving", &["always-retry"]),
+    )
+    .unwrap();
+    let policy_line = format!("azimuth.policy.path={}\n", policy_file.display());
+    let per_source = zones.client(
+        "per-source",
+        &format!("{policy_line}azimuth.client.retry.limit.per.source=2\n"),
+    );
+    let total = zones.client(
+        "total",
+        &format!(
+            "{policy_line}azimuth.client.retry.limit.per.source=100\n\
+             azimuth.client.retry.limit.total=100ms\n"
+        ),
+    );
+    // Every worker refuses; the policy answers each refusal with a retry.
+    for worker in &mut zones.workers {
+        worker.kill();
+    }
+
+    let (bytes, explain) = zones.read(&per_source, "r", 0, None);
+    assert!(bytes.as_deref() == Ok(&data[..]), "{explain}");
+    assert_eq!(explain.served_by.as_deref(), Some("ufs"), "{explain}");
+    // Three workers tried once and retried twice each, then the UFS.
+    assert_eq!(explain.attempts.len(), 3 * 3 + 1, "{explain}");
+    let thens: Vec<&str> = explain.attempts[..3]
+        .iter()
+        .map(|a| a.then.as_deref().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        thens,
+        [
+            "retry after 20 ms",
+            "retry after 20 ms",
+            "next source (the per-source retry limit is reached)"
+        ],
+        "{explain}"
+    );
+
+    // With retries per source all but unbounded, the read's total retry
+    // time ends them: 100 ms is five retries of 20 ms, then each source is
+    // tried once.
+    let (bytes, explain) = zones.read(&total, "r", 0, None);
+    assert!(bytes.as_deref() == Ok(&data[..]), "{explain}");
+    assert_eq!(explain.attempts.len(), 6 + 1 + 1 + 1, "{explain}");
+    assert_eq!(
+        explain.attempts[5].then.as_deref(),
+        Some("next source (the read's total retry time is reached)"),
+        "{explain}"
+    );
+    assert_eq!(explain.served_by.as_deref(), Some("ufs"), "{explain}");
+}
+
+#[test]
 fn swapping_the_policy_file_under_a_workload_fails_no_read_and_later_reads_follow_the_new_policy() {
     let zones = Zones::start();
     let data = std::sync::Arc::new(zones.file("s", 1 << 20));
     // s is cached in cluster b only: the default policy (prefer cached on)
     // reads it there; zone-local never leaves cluster a.
-    let ring = azimuth::client::ring::HashRing::new(["b1", "b2"]);
+    let ring = azimuth_client::ring::HashRing::new(["b1", "b2"]);
     load(&zones.address_of(ring.replicas("s", 1)[0]), Path::new("s"));
     let policy = zones.site.dir.path().join("policy.wasm");
-    let default = std::fs::read(crate::support::repo().join("host/assets/default-policy.wasm"));
+    let default =
+        std::fs::read(crate::support::repo().join("host/policy/assets/default-policy.wasm"));
     std::fs::write(&policy, default.unwrap()).unwrap();
     let zone_local = crate::support::policy("zone-local", &[]);
-    let zone_local_sha = azimuth::policy::sha256_hex(&zone_local);
+    let zone_local_sha = azimuth_policy::sha256_hex(&zone_local);
     let client = zones.client(
         "swap",
         &format!(
@@ -266,7 +327,7 @@ fn a_zone_that_stops_answering_costs_one_bounded_wait_then_is_skipped_until_it_a
         "stalled",
         "azimuth.client.first.byte.timeout=400ms\nazimuth.client.connect.timeout=400ms\n",
     );
-    let run = |client: &azimuth::client::Client, reads: u64| {
+    let run = |client: &azimuth_client::Client, reads: u64| {
         let readers: Vec<_> = (0..4u64)
             .map(|seed| {
                 let (client, data) = (client.clone(), data.clone());

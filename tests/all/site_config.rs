@@ -113,7 +113,22 @@ fn every_bad_config_gets_an_error_naming_where_and_what() {
             "a worker without a cluster",
             "alluxio.etcd.endpoints=http://127.0.0.1:1\n",
             None,
+            "alluxio.cluster.name is not set: without alluxio.multi.cluster.enabled=true a process \
+             sees only its own cluster, so it must name it (a worker's or client's --cluster)",
+        ),
+        (
+            "a multi-cluster worker without a cluster",
+            "alluxio.multi.cluster.enabled=true\n\
+             alluxio.multi.cluster.config.path=multi-az-clusters.json\n",
+            Some(r#"[{"clusterNames": ["a"], "endpoints": ["http://127.0.0.1:1"]}]"#),
             "alluxio.cluster.name is not set: a worker must know the cluster it registers in (--cluster)",
+        ),
+        (
+            "a UFS that is not a directory",
+            "alluxio.cluster.name=a\nalluxio.etcd.endpoints=http://127.0.0.1:1\n\
+             alluxio.dora.client.ufs.root=/no/such/ufs\n",
+            None,
+            "alluxio-site.properties:3: alluxio.dora.client.ufs.root: UFS \"/no/such/ufs\": no such directory",
         ),
     ];
     for (what, site_text, topology, expected) in cases {
@@ -145,7 +160,7 @@ fn a_flag_overrides_the_site_file_and_is_named_when_wrong() {
 #[test]
 fn the_readme_documents_every_configuration_key() {
     let readme = std::fs::read_to_string(crate::support::repo().join("README.md")).unwrap();
-    for (key, _, _) in azimuth::config::KEYS {
+    for (key, _, _) in azimuth_cluster::config::KEYS {
         assert!(
             readme.contains(&format!("`{key}`")),
             "README.md does not document {key}"
@@ -156,12 +171,11 @@ fn the_readme_documents_every_configuration_key() {
 #[test]
 fn the_multi_az_example_site_resolves_to_three_groups() {
     let conf = crate::support::repo().join("examples/multi-az/alluxio-site.properties");
-    let config = azimuth::config::SiteConfig::load(Some(&conf), |_| {}).unwrap();
-    let layout = azimuth::topology::Layout::resolve(&config).unwrap();
-    let azimuth::topology::Layout::Etcd {
+    let config = azimuth_cluster::config::SiteConfig::load(Some(&conf), |_| {}).unwrap();
+    let azimuth_cluster::topology::Layout::Etcd {
         groups,
         own_cluster,
-    } = layout
+    } = &config.layout
     else {
         panic!("the example uses etcd")
     };

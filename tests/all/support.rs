@@ -5,13 +5,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, OnceLock};
 
-use azimuth::policy::builder::{BuildOptions, build_policy};
-use azimuth::policy::{CacheState, Candidate, PolicyConfig, PolicyEngine, Request};
+use azimuth_policy::{CacheState, Candidate, PolicyConfig, PolicyEngine, Request};
+use azimuth_policy_tools::builder::{BuildOptions, build_policy};
 
 /// The repository's root directory.
 pub fn repo() -> PathBuf {
+    // The tests belong to the `azimuth` crate, in `host/cli`.
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
+        .ancestors()
+        .nth(2)
         .unwrap()
         .to_path_buf()
 }

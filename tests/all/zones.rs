@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use azimuth::client::Client;
-use azimuth::client::explain::Explain;
-use azimuth::config::SiteConfig;
+use azimuth_client::Client;
+use azimuth_client::explain::Explain;
+use azimuth_cluster::config::SiteConfig;
 use rand::{Rng, SeedableRng};
 
 use crate::processes::{Etcd, Site, Worker, wait_for};

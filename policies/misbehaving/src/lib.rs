@@ -47,6 +47,9 @@ pub fn failover(_request: &Request, _candidates: &[Candidate], _failure: &Failur
     misbehave();
     if cfg!(any(feature = "out-of-range", feature = "duplicate")) {
         NextStep::RetryAfterMs(u32::MAX)
+    } else if cfg!(feature = "always-retry") {
+        // Valid every time, and never lets go of the source.
+        NextStep::RetryAfterMs(20)
     } else {
         NextStep::NextSource
     }

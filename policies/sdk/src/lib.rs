@@ -88,7 +88,7 @@ macro_rules! policy {
             }
 
             // The name the host looks for (`INPUT_EXPORT` in
-            // host/src/policy/direct/mod.rs); the fidelity test fails if the
+            // host/policy/src/direct/mod.rs); the fidelity test fails if the
             // two differ.
             #[unsafe(export_name = "azimuth:sdk/input-buffer@1")]
             extern "C" fn __azimuth_input_buffer() -> *const $crate::abi::InputDescriptor {

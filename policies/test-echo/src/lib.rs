@@ -5,18 +5,21 @@
 
 pub use azimuth_policy_sdk::{Candidate, Failure, FailureKind, NextStep, Plan, Request, Source};
 
-/// Every field of the request, then of each candidate, as `u32` words
-/// (64-bit values low word first; `None` is `[0, 0, 0]`, `Some(v)` is
-/// `[1, low, high]`). `passive_cache_to` is the candidate count.
+/// The [`echo`] words: as many of them as there are candidates as the
+/// worker list (a host refuses a longer list before reading it), and all of
+/// them folded into one FNV-1a hash as `passive_cache_to`.
 pub fn rank(request: &Request, candidates: &[Candidate]) -> Plan {
+    let mut words = echo(request, candidates);
+    let hash = fnv1a(&words);
+    words.truncate(candidates.len());
     Plan {
-        workers: echo(request, candidates),
+        workers: words,
         then_ufs: request.ufs_fallback,
-        passive_cache_to: Some(candidates.len() as u32),
+        passive_cache_to: Some(hash),
     }
 }
 
-/// The words of [`rank`], then the failure's, folded into one FNV-1a hash:
+/// The [`echo`] words, then the failure's, folded into one FNV-1a hash:
 /// `retry-after-ms(hash)`.
 pub fn failover(request: &Request, candidates: &[Candidate], failure: &Failure) -> NextStep {
     let mut words = echo(request, candidates);
@@ -36,7 +39,9 @@ pub fn failover(request: &Request, candidates: &[Candidate], failure: &Failure) 
     NextStep::RetryAfterMs(fnv1a(&words))
 }
 
-/// The words `rank` answers with.
+/// Every field of the request, then of each candidate, as `u32` words
+/// (64-bit values low word first; `None` is `[0, 0, 0]`, `Some(v)` is
+/// `[1, low, high]`).
 pub fn echo(request: &Request, candidates: &[Candidate]) -> Vec<u32> {
     let mut words = vec![
         u32::from(request.prefer_cached_replicas),

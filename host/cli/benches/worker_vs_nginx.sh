@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Cached reads from an `azimuth worker` against nginx serving the same files
+# from local disk, on loopback, loaded by the same tool (wrk) with the same
+# settings, one after the other:
+# - 4 KiB and 64 KiB files: requests per second and latency;
+# - a 256 MiB file: throughput.
+# Both servers get every core (nginx `worker_processes auto`, sendfile on,
+# access log off; the worker's tokio runtime defaults to one thread per core).
+# The worker's cache is loaded first, so every read below is a cache hit.
+#
+# Run: host/cli/benches/worker_vs_nginx.sh [SECONDS]   (needs nginx-light and wrk:
+#      apt-get install nginx-light wrk)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+secs=${1:-8}
+for tool in nginx wrk; do
+  command -v "$tool" >/dev/null || PATH="$PATH:/usr/sbin"
+  command -v "$tool" >/dev/null || { echo "needs $tool: apt-get install nginx-light wrk" >&2; exit 2; }
+done
+cargo build --release -q -p azimuth
+bin=target/release/azimuth
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
+trap cleanup EXIT
+mkdir -p "$tmp/ufs" "$tmp/cache" "$tmp/nginx"
+head -c 4096 /dev/urandom >"$tmp/ufs/f4k"
+head -c 65536 /dev/urandom >"$tmp/ufs/f64k"
+head -c $((256 << 20)) /dev/urandom >"$tmp/ufs/f256m"
+chmod -R a+rX "$tmp" # nginx's workers run as an unprivileged user
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+nginx_port=$(free_port)
+cat >"$tmp/nginx/nginx.conf" <<CONF
+worker_processes auto;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log;
+daemon off;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on; tcp_nopush on; tcp_nodelay on;
+  keepalive_requests 1000000;
+  client_body_temp_path $tmp/nginx; proxy_temp_path $tmp/nginx; fastcgi_temp_path $tmp/nginx;
+  uwsgi_temp_path $tmp/nginx; scgi_temp_path $tmp/nginx;
+  server { listen 127.0.0.1:$nginx_port; location /files/ { alias $tmp/ufs/; } }
+}
+CONF
+nginx -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx" &
+pids+=($!)
+
+printf 'alluxio.cluster.name=bench\nalluxio.worker.membership.manager.type=STATIC\nalluxio.worker.static.membership.manager.config.file=/dev/null\n' >"$tmp/site.properties"
+"$bin" --conf "$tmp/site.properties" worker --ufs "$tmp/ufs" --cache-dir "$tmp/cache" \
+  --cache-capacity 1GB >"$tmp/worker.out" &
+pids+=($!)
+for _ in $(seq 100); do grep -q listening "$tmp/worker.out" 2>/dev/null && break; sleep 0.1; done
+worker=$(sed -n 's#.*listening on http://##p' "$tmp/worker.out")
+for f in f4k f64k f256m; do curl -sf -XPOST "http://$worker/load/$f" >/dev/null; done
+ufs_reads() { curl -s "http://$worker/metrics" | awk '/^azimuth_worker_ufs_reads_total/ { print $2 }'; }
+loaded=$(ufs_reads)
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$nginx_port/files/f4k" >/dev/null && break; sleep 0.1; done
+
+# wrk's summary, as "requests/s latency-avg latency-p99 transfer/s".
+run() {
+  wrk -t1 -c16 -d"${secs}s" --latency "$1" | awk '
+    /Requests\/sec/ { rps = $2 }
+    /Transfer\/sec/ { tps = $2 }
+    /^    Latency/  { avg = $2 }
+    /^ +99%/        { p99 = $2 }
+    END { print rps, avg, p99, tps }'
+}
+bytes_per_sec() { # 1.23GB -> bytes
+  awk -v v="$1" 'BEGIN { n = v + 0; u = v; sub(/^[0-9.]+/, "", u);
+    m = (u ~ /^K/) ? 1024 : (u ~ /^M/) ? 1048576 : (u ~ /^G/) ? 1073741824 : 1; printf "%.0f", n * m }'
+}
+
+echo "$(nproc) cores; wrk -t1 -c16 -d${secs}s; azimuth $(git rev-parse --short HEAD), nginx $(nginx -v 2>&1 | sed 's#.*/##')"
+printf '%-10s %-8s %12s %10s %10s %12s %8s\n' file server "req/s" "lat avg" "lat p99" "transfer/s" "vs nginx"
+for f in f4k f64k f256m; do
+  read -r n_rps n_avg n_p99 n_tps < <(run "http://127.0.0.1:$nginx_port/files/$f")
+  read -r a_rps a_avg a_p99 a_tps < <(run "http://$worker/files/$f")
+  if [ "$f" = f256m ]; then
+    ratio=$(awk -v a="$(bytes_per_sec "$a_tps")" -v n="$(bytes_per_sec "$n_tps")" 'BEGIN { printf "%.2fx", a / n }')
+  else
+    ratio=$(awk -v a="$a_rps" -v n="$n_rps" 'BEGIN { printf "%.2fx", a / n }')
+  fi
+  printf '%-10s %-8s %12s %10s %10s %12s %8s\n' "$f" nginx "$n_rps" "$n_avg" "$n_p99" "$n_tps" ""
+  printf '%-10s %-8s %12s %10s %10s %12s %8s\n' "$f" azimuth "$a_rps" "$a_avg" "$a_p99" "$a_tps" "$ratio"
+done
+[ "$(ufs_reads)" = "$loaded" ] || echo "warning: the worker read the UFS during the run (not all hits)" >&2

@@ -1,0 +1,242 @@
+//! Step 2 of a read: one attempt of one source, from the first byte not yet
+//! delivered. A worker is read through its `/files` route with a `Range`;
+//! the UFS in chunks. Either way the bytes go to the reader as they come,
+//! so an attempt that fails midway has delivered an exact prefix.
+
+use std::ops::Range;
+use std::time::Instant;
+
+use azimuth_cluster::config;
+use azimuth_cluster::membership::WorkerRecord;
+use azimuth_policy::{FailureKind, Source};
+use azimuth_ufs::UfsError;
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use super::plan::ReadPlan;
+use crate::{Inner, ReadError};
+
+/// Bytes asked of the UFS at a time when it serves a read.
+const UFS_CHUNK: u64 = 4 << 20;
+
+/// How a source failed, and what to say about it.
+#[derive(Debug)]
+pub(crate) struct SourceError {
+    pub(crate) kind: FailureKind,
+    pub(crate) message: String,
+}
+
+impl SourceError {
+    fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// `kind: message`, as the story and the final error say it.
+    pub(crate) fn describe(&self) -> String {
+        let kind = match self.kind {
+            FailureKind::Refused => "refused",
+            FailureKind::Timeout => "timeout",
+            FailureKind::IoError => "I/O error",
+            FailureKind::Corrupt => "corrupt",
+            FailureKind::NotFound => "not found",
+        };
+        format!("{kind}: {}", self.message)
+    }
+}
+
+/// Where a read's bytes go: a stream's channel, or one buffer.
+pub(crate) enum Sink<'a> {
+    Channel(&'a mpsc::Sender<Result<Bytes, ReadError>>),
+    Buffer(&'a mut Vec<Bytes>),
+}
+
+impl Sink<'_> {
+    /// True when nobody will take more bytes (the stream was dropped).
+    pub(crate) fn is_closed(&self) -> bool {
+        match self {
+            Sink::Channel(tx) => tx.is_closed(),
+            Sink::Buffer(_) => false,
+        }
+    }
+}
+
+/// Where one attempt's bytes go, and how many it delivered.
+struct Delivery<'a, 'b> {
+    sink: &'a mut Sink<'b>,
+    sent: u64,
+}
+
+impl Delivery<'_, '_> {
+    /// Hands a chunk to the reader.
+    async fn send(&mut self, chunk: Bytes) -> Result<(), SourceError> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let n = chunk.len() as u64;
+        match self.sink {
+            Sink::Channel(tx) => {
+                if tx.send(Ok(chunk)).await.is_err() {
+                    return Err(SourceError::new(
+                        FailureKind::IoError,
+                        "the reader went away",
+                    ));
+                }
+            }
+            Sink::Buffer(chunks) => chunks.push(chunk),
+        }
+        self.sent += n;
+        Ok(())
+    }
+}
+
+/// How an attempt ended, and the bytes it delivered before that.
+pub(crate) struct Attempted {
+    pub(crate) result: Result<(), SourceError>,
+    pub(crate) bytes: u64,
+}
+
+impl Inner {
+    /// Reads what is left of the plan's range, after `delivered` bytes,
+    /// from `source` into `sink`.
+    pub(crate) async fn attempt(
+        &self,
+        plan: &ReadPlan,
+        source: Source,
+        delivered: u64,
+        sink: &mut Sink<'_>,
+    ) -> Attempted {
+        let from = plan.offset + delivered;
+        let rest = plan.length.map(|l| l - delivered);
+        let mut out = Delivery { sink, sent: 0 };
+        let result = match plan.worker(source) {
+            Some(worker) => {
+                self.read_worker(worker, &plan.path, from, rest, &mut out)
+                    .await
+            }
+            None => self.read_ufs(&plan.path, from, rest, &mut out).await,
+        };
+        Attempted {
+            result,
+            bytes: out.sent,
+        }
+    }
+
+    /// Streams `from..` (`rest` bytes, or to the end) of `path` from a worker.
+    async fn read_worker(
+        &self,
+        worker: &WorkerRecord,
+        path: &str,
+        from: u64,
+        rest: Option<u64>,
+        out: &mut Delivery<'_, '_>,
+    ) -> Result<(), SourceError> {
+        if rest == Some(0) {
+            return Ok(());
+        }
+        let wait = self.settings.first_byte_timeout;
+        let started = Instant::now();
+        let address = worker.http_address();
+        let response = tokio::time::timeout(wait, self.api.get_file(&address, path, from, rest))
+            .await
+            .map_err(|_| SourceError::new(FailureKind::Timeout, format!("no answer in {wait:?}")))?
+            .map_err(|e| {
+                let kind = if e.is_connect() {
+                    FailureKind::Refused
+                } else if e.is_timeout() {
+                    FailureKind::Timeout
+                } else {
+                    FailureKind::IoError
+                };
+                SourceError::new(kind, crate::error_chain(&e))
+            })?;
+        let status = response.status();
+        if !status.is_server_error() {
+            self.health.records.succeeded(&worker.id, started.elapsed());
+        }
+        if status == reqwest::StatusCode::RANGE_NOT_SATISFIABLE {
+            return Ok(()); // The range starts at or past the end: nothing left.
+        }
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Err(SourceError::new(FailureKind::NotFound, "HTTP 404"));
+        }
+        if !status.is_success() {
+            let why = response.text().await.unwrap_or_default();
+            return Err(SourceError::new(
+                FailureKind::IoError,
+                format!("HTTP {status}: {}", why.trim()),
+            ));
+        }
+        // A 200 to a ranged request carries the whole file: skip to `from`.
+        let mut skip = if status == reqwest::StatusCode::OK {
+            from
+        } else {
+            0
+        };
+        let mut body = response.bytes_stream();
+        loop {
+            let chunk = tokio::time::timeout(wait, body.next()).await.map_err(|_| {
+                SourceError::new(FailureKind::Timeout, format!("stalled for {wait:?}"))
+            })?;
+            let Some(chunk) = chunk else {
+                return Ok(());
+            };
+            let mut chunk = chunk
+                .map_err(|e| SourceError::new(FailureKind::IoError, crate::error_chain(&e)))?;
+            if skip > 0 {
+                let n = skip.min(chunk.len() as u64);
+                chunk = chunk.slice(n as usize..);
+                skip -= n;
+            }
+            if let Some(limit) = rest {
+                let left = limit - out.sent;
+                if chunk.len() as u64 > left {
+                    chunk.truncate(left as usize);
+                }
+            }
+            out.send(chunk).await?;
+        }
+    }
+
+    /// Reads `from..` of `path` from the UFS in chunks.
+    async fn read_ufs(
+        &self,
+        path: &str,
+        from: u64,
+        rest: Option<u64>,
+        out: &mut Delivery<'_, '_>,
+    ) -> Result<(), SourceError> {
+        let Some(ufs) = &self.ufs else {
+            return Err(SourceError::new(
+                FailureKind::IoError,
+                format!("this client has no UFS ({} is not set)", config::UFS_ROOT),
+            ));
+        };
+        let ufs_error = |e: UfsError| SourceError::new(FailureKind::IoError, e.to_string());
+        let file =
+            ufs.head(path).await.map_err(ufs_error)?.ok_or_else(|| {
+                SourceError::new(FailureKind::NotFound, format!("no file {path}"))
+            })?;
+        let end = match rest {
+            Some(n) => (from + n).min(file.length),
+            None => file.length,
+        };
+        let mut at = from.min(end);
+        while at < end {
+            let range: Range<u64> = at..(at + UFS_CHUNK).min(end);
+            let bytes = ufs.read(&file, range.clone()).await.map_err(ufs_error)?;
+            if bytes.len() as u64 != range.end - range.start {
+                return Err(SourceError::new(
+                    FailureKind::IoError,
+                    format!("short read at byte {at}"),
+                ));
+            }
+            at = range.end;
+            out.send(bytes).await?;
+        }
+        Ok(())
+    }
+}

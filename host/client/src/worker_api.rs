@@ -1,0 +1,182 @@
+//! A typed client for the worker's HTTP API (`azimuth_cluster::api`): the
+//! one place that builds a worker's URLs, so the read path, probes,
+//! preloading, passive caching and the demo all ask a worker the same way.
+
+use std::time::Duration;
+
+use azimuth_cluster::api::{self, FileStatus, Freed};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use serde::de::DeserializeOwned;
+
+/// Bytes escaped in a path segment: what a URL parser would take as a
+/// delimiter (`?`, `#`) or an escape (`%`), and what it would mangle. `/`
+/// stays: it separates the segments, as in the UFS.
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'[')
+    .add(b']')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+/// Why a call to a worker's API failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The worker could not be reached, or the exchange broke.
+    #[error("{0}")]
+    Transport(String),
+    /// The worker answered 404: it has no such file (nor does its UFS).
+    #[error("HTTP 404: no such file")]
+    NotFound,
+    /// The worker answered with an error status; `body` says why.
+    #[error("HTTP {status}: {body}")]
+    Status {
+        /// The status code.
+        status: u16,
+        /// The worker's one-line reason.
+        body: String,
+    },
+    /// The worker's answer was not what the API promises.
+    #[error("unreadable answer: {0}")]
+    Unreadable(String),
+}
+
+impl From<reqwest::Error> for ApiError {
+    fn from(e: reqwest::Error) -> Self {
+        ApiError::Transport(crate::error_chain(&e))
+    }
+}
+
+/// The worker API, over one pool of connections. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct WorkerApi {
+    http: reqwest::Client,
+}
+
+impl WorkerApi {
+    /// A client that gives up connecting to a worker after `connect_timeout`.
+    pub fn new(connect_timeout: Duration) -> Result<Self, ApiError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(connect_timeout)
+            .tcp_nodelay(true)
+            .build()?;
+        Ok(Self { http })
+    }
+
+    /// `http://{address}{route}{path}`, each segment of `path` escaped.
+    fn url(address: &str, route: &str, path: &str) -> String {
+        format!(
+            "http://{address}{route}{}",
+            utf8_percent_encode(path, SEGMENT)
+        )
+    }
+
+    /// Starts `GET /files/{path}` for bytes `from..` (`length` of them, or
+    /// to the end); resolves once the worker's headers arrive. The caller
+    /// reads the status and streams the body.
+    pub async fn get_file(
+        &self,
+        address: &str,
+        path: &str,
+        from: u64,
+        length: Option<u64>,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        let range = match length {
+            Some(n) => format!("bytes={from}-{}", from + n - 1),
+            None => format!("bytes={from}-"),
+        };
+        self.http
+            .get(Self::url(address, api::FILES, path))
+            .header(reqwest::header::RANGE, range)
+            .send()
+            .await
+    }
+
+    /// `GET /status/{path}`, answered within `timeout`.
+    pub async fn status(
+        &self,
+        address: &str,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<FileStatus, ApiError> {
+        let request = self
+            .http
+            .get(Self::url(address, api::STATUS, path))
+            .timeout(timeout);
+        json(request.send().await?).await
+    }
+
+    /// `POST /load/{path}`: resolves once the worker has cached the whole file.
+    pub async fn load(&self, address: &str, path: &str) -> Result<FileStatus, ApiError> {
+        let request = self.http.post(Self::url(address, api::LOAD, path));
+        json(request.send().await?).await
+    }
+
+    /// `DELETE /cache/{path}`.
+    pub async fn free(&self, address: &str, path: &str) -> Result<Freed, ApiError> {
+        let request = self.http.delete(Self::url(address, api::CACHE, path));
+        json(request.send().await?).await
+    }
+
+    /// `GET /healthz`, answered within `timeout`.
+    pub async fn healthz(&self, address: &str, timeout: Duration) -> Result<(), ApiError> {
+        let url = format!("http://{address}{}", api::HEALTHZ);
+        checked(self.http.get(url).timeout(timeout).send().await?)
+            .await
+            .map(drop)
+    }
+
+    /// `GET /metrics`: the worker's Prometheus text.
+    pub async fn metrics(&self, address: &str) -> Result<String, ApiError> {
+        let url = format!("http://{address}{}", api::METRICS);
+        let body = checked(self.http.get(url).send().await?).await?;
+        String::from_utf8(body.to_vec()).map_err(|e| ApiError::Unreadable(e.to_string()))
+    }
+}
+
+/// The body of a successful answer; an error status becomes an [`ApiError`].
+async fn checked(response: reqwest::Response) -> Result<bytes::Bytes, ApiError> {
+    let status = response.status();
+    let body = response.bytes().await?;
+    if status == reqwest::StatusCode::NOT_FOUND {
+        return Err(ApiError::NotFound);
+    }
+    if !status.is_success() {
+        return Err(ApiError::Status {
+            status: status.as_u16(),
+            body: String::from_utf8_lossy(&body).trim().to_owned(),
+        });
+    }
+    Ok(body)
+}
+
+async fn json<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, ApiError> {
+    let body = checked(response).await?;
+    serde_json::from_slice(&body).map_err(|e| ApiError::Unreadable(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WorkerApi;
+
+    #[test]
+    fn paths_are_escaped_segment_by_segment() {
+        assert_eq!(
+            WorkerApi::url("127.0.0.1:1", "/files/", "data/a b?#%.bin"),
+            "http://127.0.0.1:1/files/data/a%20b%3F%23%25.bin"
+        );
+        assert_eq!(
+            WorkerApi::url("h:2", "/status/", "plain/part-0001"),
+            "http://h:2/status/plain/part-0001"
+        );
+    }
+}

@@ -1,0 +1,220 @@
+//! Every key this program reads, with its default and meaning: the table
+//! the README's configuration section lists, and the names code uses.
+
+/// Every key this program reads: (key, default, meaning). The README's
+/// configuration table is this list (a test checks it lists every key).
+pub const KEYS: &[(&str, &str, &str)] = &[
+    (
+        CLUSTER_NAME,
+        "(none)",
+        "the cluster this process belongs to",
+    ),
+    (
+        MULTI_CLUSTER_ENABLED,
+        "false",
+        "see every cluster of the topology file, not just this one",
+    ),
+    (
+        MULTI_CLUSTER_CONFIG_PATH,
+        "(none)",
+        "path of multi-az-clusters.json",
+    ),
+    (
+        ETCD_ENDPOINTS,
+        "(none)",
+        "comma-separated etcd URLs of this cluster (external etcd)",
+    ),
+    (
+        ETCD_USERNAME,
+        "(none)",
+        "etcd user, with alluxio.etcd.password",
+    ),
+    (ETCD_PASSWORD, "(none)", "etcd password"),
+    (
+        MEMBERSHIP_TYPE,
+        "ETCD",
+        "ETCD, or STATIC for a fixed list of workers and no etcd",
+    ),
+    (
+        STATIC_MEMBERSHIP_FILE,
+        "(none)",
+        "with STATIC: file listing worker addresses, one per line",
+    ),
+    (
+        FAILURE_DETECTION_TIMEOUT,
+        "5s",
+        "a worker's lease TTL: how long a dead worker stays listed",
+    ),
+    (
+        PREFER_CACHED_REPLICAS,
+        "false",
+        "rank fully cached replicas first",
+    ),
+    (
+        PASSIVE_CACHE,
+        "false",
+        "a read served by another cluster leaves a replica in this one",
+    ),
+    (
+        UFS_FALLBACK,
+        "true",
+        "read from the UFS when no worker can serve",
+    ),
+    (
+        UFS_ROOT,
+        "(none)",
+        "the UFS root URL (file:///dir, s3://bucket/prefix)",
+    ),
+    (
+        REPLICATION_MIN,
+        "1",
+        "replicas of a file in each cluster (1 to 16)",
+    ),
+    (
+        CONNECT_TIMEOUT,
+        "1s",
+        "how long a client waits to connect to a worker",
+    ),
+    (
+        FIRST_BYTE_TIMEOUT,
+        "5s",
+        "how long a client waits for a worker's first byte, then each chunk",
+    ),
+    (
+        RETRY_LIMIT_PER_SOURCE,
+        "3",
+        "retries of one source a policy may ask for in one read; more go on to the next source",
+    ),
+    (
+        RETRY_LIMIT_TOTAL,
+        "10s",
+        "time one read may wait on retries in all; past it, retries go on to the next source",
+    ),
+    (
+        POLICY_PATH,
+        "(none)",
+        "a policy component file to run and follow (hot swap)",
+    ),
+    (
+        POLICY_NAME,
+        "(none)",
+        "a policy published in etcd to run and follow",
+    ),
+    (
+        POLICY_CALL_TIMEOUT,
+        "10ms",
+        "CPU time a policy may spend on one decision",
+    ),
+    (
+        POLICY_MEMORY_LIMIT,
+        "16MB",
+        "memory cap of each policy instance",
+    ),
+    (
+        POLICY_QUARANTINE_AFTER,
+        "5",
+        "consecutive failures after which a policy is quarantined",
+    ),
+    (
+        WORKER_ID,
+        "<host>-<port>",
+        "this worker's identity in membership",
+    ),
+    (
+        WORKER_ZONE,
+        "<cluster name>",
+        "this worker's availability zone, for display",
+    ),
+    (
+        WORKER_LISTEN,
+        "127.0.0.1:0",
+        "the worker's HTTP listen address",
+    ),
+    (
+        WORKER_HOST,
+        "<listen host>",
+        "the host name clients reach the worker at (needed with 0.0.0.0)",
+    ),
+    (
+        PAGE_STORE_DIRS,
+        "<tmp>/azimuth-cache/<cluster>-<id>",
+        "the worker's cache directory (one)",
+    ),
+    (PAGE_STORE_SIZES, "1GB", "the worker's cache capacity"),
+    (PAGE_SIZE, "1MB", "the size of a cached page (4KB to 64MB)"),
+    (
+        MEMORY_CACHE_SIZE,
+        "64MB",
+        "verified pages of small reads kept in memory above the disk cache (0: off)",
+    ),
+    (
+        POLICY_IDLE_INSTANCES,
+        "2 x CPUs",
+        "ready policy instances kept for concurrent decisions",
+    ),
+];
+
+/// The cluster this process belongs to.
+pub const CLUSTER_NAME: &str = "alluxio.cluster.name";
+/// See every cluster of the topology file, not just this one.
+pub const MULTI_CLUSTER_ENABLED: &str = "alluxio.multi.cluster.enabled";
+/// Path of multi-az-clusters.json.
+pub const MULTI_CLUSTER_CONFIG_PATH: &str = "alluxio.multi.cluster.config.path";
+/// Comma-separated etcd URLs of this cluster (external etcd).
+pub const ETCD_ENDPOINTS: &str = "alluxio.etcd.endpoints";
+/// Etcd user, with alluxio.etcd.password.
+pub const ETCD_USERNAME: &str = "alluxio.etcd.username";
+/// Etcd password.
+pub const ETCD_PASSWORD: &str = "alluxio.etcd.password";
+/// ETCD, or STATIC for a fixed list of workers and no etcd.
+pub const MEMBERSHIP_TYPE: &str = "alluxio.worker.membership.manager.type";
+/// With STATIC: file listing worker addresses, one per line.
+pub const STATIC_MEMBERSHIP_FILE: &str = "alluxio.worker.static.membership.manager.config.file";
+/// A worker's lease TTL: how long a dead worker stays listed.
+pub const FAILURE_DETECTION_TIMEOUT: &str = "alluxio.worker.failure.detection.timeout";
+/// Rank fully cached replicas first.
+pub const PREFER_CACHED_REPLICAS: &str = "alluxio.user.replica.prefer.cached.replicas";
+/// A read served by another cluster leaves a replica in this one.
+pub const PASSIVE_CACHE: &str = "alluxio.user.file.passive.cache.enabled";
+/// Read from the UFS when no worker can serve.
+pub const UFS_FALLBACK: &str = "alluxio.dora.client.ufs.fallback.enabled";
+/// The UFS root URL (file:///dir, s3://bucket/prefix).
+pub const UFS_ROOT: &str = "alluxio.dora.client.ufs.root";
+/// A policy component file to run and follow (hot swap).
+pub const POLICY_PATH: &str = "azimuth.policy.path";
+/// A policy published in etcd to run and follow.
+pub const POLICY_NAME: &str = "azimuth.policy.name";
+/// CPU time a policy may spend on one decision.
+pub const POLICY_CALL_TIMEOUT: &str = "azimuth.policy.call.timeout";
+/// Memory cap of each policy instance.
+pub const POLICY_MEMORY_LIMIT: &str = "azimuth.policy.memory.limit";
+/// Consecutive failures after which a policy is quarantined.
+pub const POLICY_QUARANTINE_AFTER: &str = "azimuth.policy.quarantine.after";
+/// This worker's identity in membership.
+pub const WORKER_ID: &str = "azimuth.worker.id";
+/// This worker's availability zone, for display.
+pub const WORKER_ZONE: &str = "azimuth.worker.zone";
+/// The worker's HTTP listen address.
+pub const WORKER_LISTEN: &str = "azimuth.worker.listen";
+/// The host name clients reach the worker at (needed with 0.0.0.0).
+pub const WORKER_HOST: &str = "azimuth.worker.host";
+/// The worker's cache directory (one).
+pub const PAGE_STORE_DIRS: &str = "alluxio.worker.page.store.dirs";
+/// The worker's cache capacity.
+pub const PAGE_STORE_SIZES: &str = "alluxio.worker.page.store.sizes";
+/// The size of a cached page (4KB to 64MB).
+pub const PAGE_SIZE: &str = "alluxio.worker.page.store.page.size";
+/// Verified pages of small reads kept in memory above the disk cache (0: off).
+pub const MEMORY_CACHE_SIZE: &str = "azimuth.worker.memory.cache.size";
+/// Replicas of a file in each cluster (1 to 16).
+pub const REPLICATION_MIN: &str = "alluxio.user.file.replication.min";
+/// How long a client waits to connect to a worker.
+pub const CONNECT_TIMEOUT: &str = "azimuth.client.connect.timeout";
+/// How long a client waits for a worker's first byte, then each chunk.
+pub const FIRST_BYTE_TIMEOUT: &str = "azimuth.client.first.byte.timeout";
+/// Retries of one source a policy may ask for in one read; more go on to the next source.
+pub const RETRY_LIMIT_PER_SOURCE: &str = "azimuth.client.retry.limit.per.source";
+/// Time one read may wait on retries in all; past it, retries go on to the next source.
+pub const RETRY_LIMIT_TOTAL: &str = "azimuth.client.retry.limit.total";
+/// Ready policy instances kept for concurrent decisions.
+pub const POLICY_IDLE_INSTANCES: &str = "azimuth.policy.instances.idle";

@@ -1,0 +1,207 @@
+//! The worker's HTTP API. Paths after the route prefix are UFS-relative.
+//!
+//! - `GET /files/{path}`: the file, whole or one `Range` (200, 206, 404, 416).
+//! - `GET /status/{path}`: length, cached bytes, fully cached.
+//! - `POST /load/{path}`: cache the whole file (idempotent).
+//! - `DELETE /cache/{path}`: free the file from the cache.
+//! - `GET /metrics` (Prometheus text), `GET /healthz`.
+//!
+//! Bad paths and ranges get a 4xx with the reason in the body.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use azimuth_cluster::api::{self, FileStatus, Freed};
+use azimuth_cluster::membership::RegistrationState;
+use azimuth_cluster::prometheus;
+use azimuth_policy::PolicyEngine;
+use azimuth_ufs::UfsError;
+use tokio::sync::watch;
+
+use crate::files::{Files, Opened, ReadError};
+use crate::range::{self, RangeRequest};
+use crate::{is_registered, paths};
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The files, through the page cache.
+    pub files: Arc<Files>,
+    /// The policy engine, if this worker runs a policy.
+    pub engine: Option<PolicyEngine>,
+    /// Registration state, if this worker registers in etcd.
+    pub registered: Option<watch::Receiver<RegistrationState>>,
+}
+
+/// The worker's routes (`azimuth_cluster::api` names them).
+pub fn router(state: AppState) -> Router {
+    let under = |prefix: &str| format!("{prefix}{{*path}}");
+    Router::new()
+        .route(&under(api::FILES), get(get_file))
+        .route(&under(api::STATUS), get(status))
+        .route(&under(api::LOAD), post(load))
+        .route(&under(api::CACHE), delete(free))
+        .route(api::HEALTHZ, get(healthz))
+        .route(api::METRICS, get(metrics))
+        .with_state(state)
+}
+
+/// An error answer: status and a one-line reason.
+struct Failure(StatusCode, String);
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (self.0, format!("{}\n", self.1)).into_response()
+    }
+}
+
+impl From<ReadError> for Failure {
+    fn from(e: ReadError) -> Self {
+        let status = match &e {
+            ReadError::NotFound(_) => StatusCode::NOT_FOUND,
+            ReadError::Ufs(UfsError::Changed { .. }) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_GATEWAY,
+        };
+        if status != StatusCode::NOT_FOUND {
+            tracing::warn!(error = %e, "read failed");
+        }
+        Failure(status, e.to_string())
+    }
+}
+
+/// The checked UFS path of a request to `/<prefix>/...`, from the raw URI so
+/// that encoded separators are seen before decoding.
+fn file_path(uri: &Uri, prefix: &str) -> Result<String, Failure> {
+    let raw = uri.path().strip_prefix(prefix).unwrap_or("");
+    paths::check(raw)
+        .map_err(|why| Failure(StatusCode::BAD_REQUEST, format!("bad path {raw:?}: {why}")))
+}
+
+async fn get_file(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, Failure> {
+    let path = file_path(&uri, api::FILES)?;
+    let opened = state.files.open(&path).await?;
+    let length = opened.file.length;
+    let range_header = headers
+        .get(header::RANGE)
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    let wanted = range::parse(range_header, length)
+        .map_err(|why| Failure(StatusCode::RANGE_NOT_SATISFIABLE, why))?;
+    let etag = HeaderValue::from_str(&format!("\"{}\"", opened.key.version))
+        .expect("hex is a valid header");
+    let (status, start, end) = match wanted {
+        RangeRequest::Whole => (StatusCode::OK, 0, length),
+        RangeRequest::Part { start, end } => (StatusCode::PARTIAL_CONTENT, start, end),
+        RangeRequest::Unsatisfiable => {
+            let mut response = Failure(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                format!(
+                    "Range {:?} is outside the file ({length} bytes)",
+                    range_header.unwrap_or("")
+                ),
+            )
+            .into_response();
+            response.headers_mut().insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes */{length}")).unwrap(),
+            );
+            return Ok(response);
+        }
+    };
+    // A range within one page is read before answering: one write for
+    // headers and body, and a failure still gets a proper status. Longer
+    // reads stream, fetching pages ahead.
+    let body = if state.files.within_one_page(&(start..end)) {
+        Body::from(state.files.read_small(&opened, start..end).await?)
+    } else {
+        Body::from_stream(state.files.stream(opened, start..end))
+    };
+    let mut response = Response::builder()
+        .status(status)
+        .header(header::CONTENT_LENGTH, end - start)
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::ETAG, etag)
+        .header(header::CONTENT_TYPE, "application/octet-stream");
+    if status == StatusCode::PARTIAL_CONTENT {
+        response = response.header(
+            header::CONTENT_RANGE,
+            format!("bytes {start}-{}/{length}", end - 1),
+        );
+    }
+    Ok(response.body(body).expect("valid response"))
+}
+
+fn file_status(
+    files: &Files,
+    opened: &Opened,
+    loaded_bytes: Option<u64>,
+) -> axum::Json<FileStatus> {
+    let cached_bytes = files.cached_bytes(opened);
+    axum::Json(FileStatus {
+        path: opened.file.path.clone(),
+        length: opened.file.length,
+        cached_bytes,
+        fully_cached: cached_bytes >= opened.file.length,
+        loaded_bytes,
+    })
+}
+
+async fn status(
+    State(state): State<AppState>,
+    uri: Uri,
+) -> Result<axum::Json<FileStatus>, Failure> {
+    let path = file_path(&uri, api::STATUS)?;
+    let opened = state.files.open(&path).await?;
+    Ok(file_status(&state.files, &opened, None))
+}
+
+async fn load(State(state): State<AppState>, uri: Uri) -> Result<axum::Json<FileStatus>, Failure> {
+    let path = file_path(&uri, api::LOAD)?;
+    let opened = state.files.open(&path).await?;
+    let loaded = state.files.load(&opened).await?;
+    Ok(file_status(&state.files, &opened, Some(loaded)))
+}
+
+async fn free(State(state): State<AppState>, uri: Uri) -> Result<axum::Json<Freed>, Failure> {
+    let path = file_path(&uri, api::CACHE)?;
+    let freed_bytes = state.files.free(&path).await?;
+    Ok(axum::Json(Freed { path, freed_bytes }))
+}
+
+/// 200 while the worker can serve. Registration trouble is reported in the
+/// body, not the status: a worker whose etcd is down still serves reads.
+async fn healthz(State(state): State<AppState>) -> (StatusCode, String) {
+    let registration = match &state.registered {
+        None => "none (static membership)".to_owned(),
+        Some(rx) => format!("{:?}", *rx.borrow()),
+    };
+    (
+        StatusCode::OK,
+        format!("ok\nregistration: {registration}\n"),
+    )
+}
+
+async fn metrics(State(state): State<AppState>) -> String {
+    let mut out = crate::metrics::render(&state.files);
+    if let Some(rx) = &state.registered {
+        prometheus::family(
+            &mut out,
+            "azimuth_worker_registered",
+            "gauge",
+            "1 while this worker's membership key is registered in etcd.",
+        )
+        .sample(&[], u8::from(is_registered(&rx.borrow())));
+    }
+    if let Some(engine) = &state.engine {
+        prometheus::policy_engine(&mut out, engine);
+    }
+    out
+}
