@@ -62,6 +62,20 @@ use self::worker_api::{ApiError, WorkerApi};
 
 /// How long a client waits for its first view of membership.
 const SETTLE_LIMIT: Duration = Duration::from_secs(5);
+/// Chunks a streamed read holds ahead of its reader: what bounds a read's
+/// memory (a worker's chunks are at most a page; the UFS's, 4 MiB).
+pub const READ_AHEAD_CHUNKS: usize = 8;
+
+/// How a read may be made, beyond its range.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Deliver bytes of this version (a `UfsFile::etag`) only. A source
+    /// with another version is skipped, as one without the file is; if none
+    /// has it, the read fails. Readers that promise one version for a whole
+    /// object (the S3 gateway, with its ETag) set it, so that failing over
+    /// never mixes two versions.
+    pub etag: Option<String>,
+}
 
 /// Why a client could not start.
 #[derive(Debug, thiserror::Error)]
@@ -206,7 +220,18 @@ impl Client {
     /// a stream of chunks. The stream ends with an error if no source could
     /// serve the rest; the bytes before it are exact.
     pub fn read(&self, path: &str, offset: u64, length: Option<u64>) -> ReadStream {
-        let (tx, rx) = mpsc::channel(8);
+        self.read_with(path, offset, length, ReadOptions::default())
+    }
+
+    /// [`Client::read`] with `options`.
+    pub fn read_with(
+        &self,
+        path: &str,
+        offset: u64,
+        length: Option<u64>,
+        options: ReadOptions,
+    ) -> ReadStream {
+        let (tx, rx) = mpsc::channel(READ_AHEAD_CHUNKS);
         let explain = Arc::new(Mutex::new(self.story(path, offset, length)));
         let inner = self.inner.clone();
         let (path, story) = (path.trim_start_matches('/').to_owned(), explain.clone());
@@ -214,7 +239,14 @@ impl Client {
             let mut sink = Sink::Channel(&tx);
             let record = Recorder::new(&story, &inner.counters);
             if let Err(e) = inner
-                .read_into(&path, offset, length, &mut sink, &record)
+                .read_into(
+                    &path,
+                    offset,
+                    length,
+                    options.etag.as_deref(),
+                    &mut sink,
+                    &record,
+                )
                 .await
             {
                 let _ = tx.send(Err(e)).await;
@@ -233,6 +265,18 @@ impl Client {
         offset: u64,
         length: Option<u64>,
     ) -> (Result<Bytes, ReadError>, Explain) {
+        self.read_all_with(path, offset, length, ReadOptions::default())
+            .await
+    }
+
+    /// [`Client::read_all`] with `options`.
+    pub async fn read_all_with(
+        &self,
+        path: &str,
+        offset: u64,
+        length: Option<u64>,
+        options: ReadOptions,
+    ) -> (Result<Bytes, ReadError>, Explain) {
         let story = Mutex::new(self.story(path, offset, length));
         let mut chunks = Vec::new();
         let path = path.trim_start_matches('/');
@@ -242,6 +286,7 @@ impl Client {
                 path,
                 offset,
                 length,
+                options.etag.as_deref(),
                 &mut Sink::Buffer(&mut chunks),
                 &Recorder::new(&story, &self.inner.counters),
             )

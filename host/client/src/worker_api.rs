@@ -81,24 +81,29 @@ impl WorkerApi {
     }
 
     /// Starts `GET /files/{path}` for bytes `from..` (`length` of them, or
-    /// to the end); resolves once the worker's headers arrive. The caller
-    /// reads the status and streams the body.
+    /// to the end), of version `etag` only if one is named (the worker
+    /// answers 412 when it has another); resolves once the worker's headers
+    /// arrive. The caller reads the status and streams the body.
     pub async fn get_file(
         &self,
         address: &str,
         path: &str,
         from: u64,
         length: Option<u64>,
+        etag: Option<&str>,
     ) -> Result<reqwest::Response, reqwest::Error> {
         let range = match length {
             Some(n) => format!("bytes={from}-{}", from + n - 1),
             None => format!("bytes={from}-"),
         };
-        self.http
+        let mut request = self
+            .http
             .get(Self::url(address, api::FILES, path))
-            .header(reqwest::header::RANGE, range)
-            .send()
-            .await
+            .header(reqwest::header::RANGE, range);
+        if let Some(etag) = etag {
+            request = request.header(reqwest::header::IF_MATCH, format!("\"{etag}\""));
+        }
+        request.send().await
     }
 
     /// `GET /status/{path}`, answered within `timeout`.

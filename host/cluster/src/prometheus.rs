@@ -34,6 +34,23 @@ impl Family<'_> {
     }
 }
 
+/// Writes a histogram: `bounds` are the buckets' upper bounds (seconds,
+/// ascending), `counts` the observations at or below each bound and not
+/// below the previous one, then the observations above the last bound;
+/// `sum` their total.
+pub fn histogram(out: &mut String, name: &str, help: &str, bounds: &[f64], counts: &[u64], sum: f64) {
+    debug_assert_eq!(counts.len(), bounds.len() + 1);
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+    let mut cumulative = 0;
+    for (bound, count) in bounds.iter().zip(counts) {
+        cumulative += count;
+        let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+    }
+    cumulative += counts.last().copied().unwrap_or(0);
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+    let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {cumulative}");
+}
+
 /// Writes the policy engine's counters and its active policy (by sha256)
 /// to `out`; the engine itself only gives numbers ([`PolicyEngine::stats`]).
 pub fn policy_engine(out: &mut String, engine: &PolicyEngine) {
@@ -89,6 +106,18 @@ pub fn policy_engine(out: &mut String, engine: &PolicyEngine) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_histogram_counts_cumulatively_up_to_inf() {
+        let mut out = String::new();
+        super::histogram(&mut out, "h_seconds", "Latency.", &[0.1, 1.0], &[2, 3, 1], 4.5);
+        assert_eq!(
+            out,
+            "# HELP h_seconds Latency.\n# TYPE h_seconds histogram\n\
+             h_seconds_bucket{le=\"0.1\"} 2\nh_seconds_bucket{le=\"1\"} 5\n\
+             h_seconds_bucket{le=\"+Inf\"} 6\nh_seconds_sum 4.5\nh_seconds_count 6\n"
+        );
+    }
+
     #[test]
     fn writes_help_type_and_labelled_series() {
         let mut out = String::new();

@@ -1,12 +1,22 @@
 //! The UFS: where the data really lives, reached through `object_store` — a
 //! local directory (`file:///dir` or a plain path) by default, S3-compatible
-//! stores (`s3://bucket/prefix`, configured by the usual `AWS_*` environment
-//! variables, e.g. `AWS_ENDPOINT` for MinIO) for real use.
+//! stores (`s3://bucket/prefix`) for real use, configured with the keys
+//! Alluxio users write ([`S3Options`]) or the usual `AWS_*` variables.
 //!
-//! Every read names the version of the file it expects (its ETag), so a
-//! cached page is never mixed with bytes of a newer version.
+//! Every read names the version of the file it expects, so a cached page is
+//! never mixed with bytes of a newer version; [`UfsFile::etag`] is the name
+//! of a version clients see, the same from every worker and gateway.
+//!
+//! - [`metadata`]: remembering what a file's version is, for as long as
+//!   `alluxio.user.file.metadata.sync.interval` allows.
+//! - [`list`]: listing in S3 key order, a page at a time.
 
 #![warn(missing_docs)]
+
+pub mod list;
+mod local;
+pub mod metadata;
+mod s3;
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -14,6 +24,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use object_store::path::Path as StorePath;
 use object_store::{GetOptions, GetRange, ObjectStore};
+use sha2::{Digest, Sha256};
+
+pub use self::list::{ListPage, ListQuery, Listed};
+pub use self::metadata::{MetadataCache, SyncInterval};
+pub use self::s3::S3Options;
 
 /// Why the UFS could not be opened or read.
 #[derive(Debug, thiserror::Error)]
@@ -59,12 +74,28 @@ pub struct UfsFile {
     pub path: String,
     /// Its length in bytes.
     pub length: u64,
-    /// What identifies this version: the ETag, or length and modification time.
+    /// What identifies this version: the store's ETag, or length and
+    /// modification time.
     pub version: String,
-    /// The ETag, when the store gives one (used to check reads).
-    pub etag: Option<String>,
+    /// The store's ETag, when it gives one (reads are conditional on it).
+    pub store_etag: Option<String>,
     /// Last modification, ms since the Unix epoch.
     pub modified_ms: i64,
+}
+
+impl UfsFile {
+    /// The ETag clients see for this version: 16 hex digits of the sha256
+    /// of [`UfsFile::version`]. Every worker and gateway over the same UFS
+    /// computes the same one, so a client may send it back (`If-Match`) to
+    /// any of them.
+    pub fn etag(&self) -> String {
+        version_tag(&self.version)
+    }
+}
+
+/// The ETag of a version string (see [`UfsFile::etag`]).
+pub fn version_tag(version: &str) -> String {
+    hex::encode(&Sha256::digest(version.as_bytes())[..8])
 }
 
 /// A UFS root.
@@ -75,13 +106,15 @@ pub struct Ufs {
     url: String,
     /// For a local UFS, its directory: versions are read with one `stat` on
     /// the calling thread instead of a trip through object_store's blocking
-    /// pool, which would cost more than the cached read it guards.
+    /// pool, which would cost more than the cached read it guards, and
+    /// listings walk it in key order.
     local_root: Option<std::path::PathBuf>,
 }
 
 impl Ufs {
-    /// Opens the UFS at `url`: `file:///dir`, `/dir`, or `s3://bucket/prefix`.
-    pub fn open(url: &str) -> Result<Self, UfsError> {
+    /// Opens the UFS at `url`: `file:///dir`, `/dir`, or `s3://bucket/prefix`
+    /// (with `s3`'s settings; unset ones come from `AWS_*` variables).
+    pub fn open(url: &str, s3: &S3Options) -> Result<Self, UfsError> {
         let config_error = |why: String| UfsError::Config {
             url: url.to_owned(),
             why,
@@ -108,16 +141,9 @@ impl Ufs {
                 local_root: Some(dir.to_owned()),
             });
         }
-        let parsed = url::Url::parse(url).map_err(|e| config_error(e.to_string()))?;
-        // object_store reads `aws_*` options; take them from the environment.
-        let options: Vec<(String, String)> = std::env::vars()
-            .filter(|(k, _)| k.starts_with("AWS_"))
-            .map(|(k, v)| (k.to_ascii_lowercase(), v))
-            .collect();
-        let (store, prefix) = object_store::parse_url_opts(&parsed, options)
-            .map_err(|e| config_error(e.to_string()))?;
+        let (store, prefix) = s3::open(url, s3).map_err(config_error)?;
         Ok(Self {
-            store: Arc::from(store),
+            store,
             prefix,
             url: url.to_owned(),
             local_root: None,
@@ -135,28 +161,25 @@ impl Ufs {
         self.prefix.parts().chain(relative.parts()).collect()
     }
 
+    /// The UFS-relative path of a store location, if it is under the root.
+    fn relative(&self, location: &StorePath) -> Option<String> {
+        let parts: Vec<String> = location
+            .prefix_match(&self.prefix)?
+            .map(|part| part.as_ref().to_owned())
+            .collect();
+        Some(parts.join("/"))
+    }
+
     /// The current version of `path`, or `None` if there is no such file.
     pub async fn head(&self, path: &str) -> Result<Option<UfsFile>, UfsError> {
         if let Some(root) = &self.local_root {
-            return local_head(root, path).map_err(|source| UfsError::Local {
+            return local::head(root, path).map_err(|source| UfsError::Local {
                 path: path.to_owned(),
                 source,
             });
         }
         match self.store.head(&self.location(path)).await {
-            Ok(meta) => Ok(Some(UfsFile {
-                path: path.to_owned(),
-                length: meta.size,
-                version: meta.e_tag.clone().unwrap_or_else(|| {
-                    format!(
-                        "{}-{}",
-                        meta.size,
-                        meta.last_modified.timestamp_nanos_opt().unwrap_or(0)
-                    )
-                }),
-                etag: meta.e_tag,
-                modified_ms: meta.last_modified.timestamp_millis(),
-            })),
+            Ok(meta) => Ok(Some(file_of(path.to_owned(), &meta))),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(source) => Err(UfsError::Store {
                 path: path.to_owned(),
@@ -182,14 +205,7 @@ impl Ufs {
             .map_err(store_error)?;
         let mut files: Vec<(String, u64)> = found
             .into_iter()
-            .filter_map(|meta| {
-                let relative: Vec<String> = meta
-                    .location
-                    .prefix_match(&self.prefix)?
-                    .map(|part| part.as_ref().to_owned())
-                    .collect();
-                Some((relative.join("/"), meta.size))
-            })
+            .filter_map(|meta| Some((self.relative(&meta.location)?, meta.size)))
             .collect();
         files.sort();
         Ok(files)
@@ -199,7 +215,7 @@ impl Ufs {
     /// file is no longer that version.
     pub async fn read(&self, file: &UfsFile, range: Range<u64>) -> Result<Bytes, UfsError> {
         let options = GetOptions {
-            if_match: file.etag.clone(),
+            if_match: file.store_etag.clone(),
             range: Some(GetRange::Bounded(range)),
             ..GetOptions::default()
         };
@@ -223,39 +239,19 @@ impl Ufs {
     }
 }
 
-/// The version of a local file as object_store's `LocalFileSystem` names it
-/// (`<inode>-<mtime µs>-<size>` in hex), so that its conditional reads accept it.
-/// `Ok(None)` when there is no such file (or it is a directory).
-fn local_head(root: &std::path::Path, path: &str) -> std::io::Result<Option<UfsFile>> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = match std::fs::metadata(root.join(path)) {
-        Ok(meta) if meta.is_file() => meta,
-        Ok(_) => return Ok(None),
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-            ) =>
-        {
-            return Ok(None);
-        }
-        Err(e) => return Err(e),
-    };
-    let modified = meta
-        .modified()?
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let etag = format!(
-        "{:x}-{:x}-{:x}",
-        meta.ino(),
-        modified.as_micros(),
-        meta.len()
-    );
-    Ok(Some(UfsFile {
-        path: path.to_owned(),
-        length: meta.len(),
-        version: etag.clone(),
-        etag: Some(etag),
-        modified_ms: modified.as_millis() as i64,
-    }))
+/// A file as the store describes it.
+fn file_of(path: String, meta: &object_store::ObjectMeta) -> UfsFile {
+    UfsFile {
+        path,
+        length: meta.size,
+        version: meta.e_tag.clone().unwrap_or_else(|| {
+            format!(
+                "{}-{}",
+                meta.size,
+                meta.last_modified.timestamp_nanos_opt().unwrap_or(0)
+            )
+        }),
+        store_etag: meta.e_tag.clone(),
+        modified_ms: meta.last_modified.timestamp_millis(),
+    }
 }

@@ -1,7 +1,10 @@
 //! Serving UFS files through the page cache: what a read does, step by step.
 //!
-//! 1. `open`: ask the UFS for the file's current version; pages of older
-//!    versions of it are dropped, so they can never be served.
+//! 1. `open`: learn the file's current version — from what the UFS said
+//!    lately, within `alluxio.user.file.metadata.sync.interval`, else from
+//!    the UFS; pages of other versions of it are dropped, so they can never
+//!    be served. A read that meets a newer version in the UFS fails, and the
+//!    version is asked again on the next open.
 //! 2. For each page the range touches: read the bytes from the cache (the
 //!    checksums of the blocks read are verified there); on a miss, fetch the
 //!    whole page from the UFS — one fetch per page however many readers
@@ -19,7 +22,7 @@ use tokio::sync::OnceCell;
 
 use crate::cache::memory::MemoryPages;
 use crate::cache::{FileKey, PageKey, PageStore};
-use azimuth_ufs::{Ufs, UfsError, UfsFile};
+use azimuth_ufs::{MetadataCache, UfsError, UfsFile};
 
 /// Pages fetched ahead of the one being sent.
 const READ_AHEAD: usize = 4;
@@ -68,7 +71,8 @@ type Flights<K, V> = Mutex<HashMap<K, Arc<OnceCell<V>>>>;
 
 /// The worker's files: the UFS seen through the page cache.
 pub struct Files {
-    ufs: Ufs,
+    /// The UFS, with its files' versions remembered.
+    metadata: MetadataCache,
     store: Arc<dyn PageStore>,
     page_size: u64,
     /// The hottest small reads' pages, verified, in memory.
@@ -82,11 +86,17 @@ pub struct Files {
 }
 
 impl Files {
-    /// Serves `ufs` through `store` in pages of `page_size` bytes, keeping up
-    /// to `memory_capacity` bytes of pages in memory.
-    pub fn new(ufs: Ufs, store: Arc<dyn PageStore>, page_size: u64, memory_capacity: u64) -> Self {
+    /// Serves the UFS of `metadata` through `store` in pages of
+    /// `page_size` bytes, keeping up to `memory_capacity` bytes of pages in
+    /// memory.
+    pub fn new(
+        metadata: MetadataCache,
+        store: Arc<dyn PageStore>,
+        page_size: u64,
+        memory_capacity: u64,
+    ) -> Self {
         Self {
-            ufs,
+            metadata,
             store,
             page_size,
             memory: MemoryPages::new(memory_capacity),
@@ -114,7 +124,7 @@ impl Files {
     /// Opens `path` (already checked by `paths::check`) at its current version.
     pub async fn open(&self, path: &str) -> Result<Opened, ReadError> {
         let file = self
-            .ufs
+            .metadata
             .head(path)
             .await?
             .ok_or_else(|| ReadError::NotFound(path.to_owned()))?;
@@ -206,7 +216,15 @@ impl Files {
                 }
                 let start = key.index * self.page_size;
                 let end = (start + self.page_size).min(opened.file.length);
-                let data = self.ufs.read(&opened.file, start..end).await?;
+                let data = match self.metadata.ufs().read(&opened.file, start..end).await {
+                    Ok(data) => data,
+                    Err(e @ UfsError::Changed { .. }) => {
+                        // The version learnt is out of date: ask again next time.
+                        self.metadata.forget(&opened.file.path);
+                        return Err(e.into());
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 self.stats.ufs_reads.fetch_add(1, Ordering::Relaxed);
                 self.stats
                     .ufs_bytes

@@ -1,6 +1,7 @@
 //! The worker's HTTP API. Paths after the route prefix are UFS-relative.
 //!
-//! - `GET /files/{path}`: the file, whole or one `Range` (200, 206, 404, 416).
+//! - `GET /files/{path}`: the file, whole or one `Range` (200, 206, 404, 416;
+//!   412 when `If-Match` names another version).
 //! - `GET /status/{path}`: length, cached bytes, fully cached.
 //! - `POST /load/{path}`: cache the whole file (idempotent).
 //! - `DELETE /cache/{path}`: free the file from the cache.
@@ -89,6 +90,20 @@ async fn get_file(
 ) -> Result<Response, Failure> {
     let path = file_path(&uri, api::FILES)?;
     let opened = state.files.open(&path).await?;
+    // A reader that must not mix versions (the S3 gateway) names the one it
+    // reads; this worker may know another.
+    if let Some(expected) = headers.get(header::IF_MATCH)
+        && !etag_matches(expected.as_bytes(), &opened.key.version)
+    {
+        return Err(Failure(
+            StatusCode::PRECONDITION_FAILED,
+            format!(
+                "{path} is version \"{}\" here, not {}",
+                opened.key.version,
+                String::from_utf8_lossy(expected.as_bytes())
+            ),
+        ));
+    }
     let length = opened.file.length;
     let range_header = headers
         .get(header::RANGE)
@@ -137,6 +152,17 @@ async fn get_file(
         );
     }
     Ok(response.body(body).expect("valid response"))
+}
+
+/// Whether an `If-Match` value (`*`, or comma-separated quoted tags, weak
+/// or strong) names `etag`.
+fn etag_matches(header: &[u8], etag: &str) -> bool {
+    let Ok(header) = std::str::from_utf8(header) else {
+        return false;
+    };
+    header.split(',').map(str::trim).any(|tag| {
+        tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == etag
+    })
 }
 
 fn file_status(

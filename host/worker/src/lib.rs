@@ -26,7 +26,7 @@ use azimuth_cluster::follow::{self, AbortOnDrop, FollowError};
 use azimuth_cluster::membership::keys::check_name;
 use azimuth_cluster::membership::view::now_ms;
 use azimuth_cluster::membership::{Ports, Registration, RegistrationState, WorkerRecord};
-use azimuth_ufs::Ufs;
+use azimuth_ufs::{MetadataCache, Ufs};
 use tokio::sync::watch;
 
 use crate::cache::{DiskPageStore, PageStore};
@@ -166,7 +166,7 @@ impl Worker {
         let store: Arc<dyn PageStore> = Arc::new(store);
         tracing::info!(dir = %cache_dir.display(), capacity, ufs = ufs.url(), "page cache open");
         let files = Arc::new(files::Files::new(
-            ufs,
+            MetadataCache::new(ufs, config.metadata_sync),
             store.clone(),
             config.worker.page_size,
             config.worker.memory_cache_size,

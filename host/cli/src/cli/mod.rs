@@ -2,6 +2,7 @@
 //! Errors reach `main` as `anyhow` chains and print with every cause.
 
 mod demo;
+mod gateway;
 mod info;
 mod load;
 pub mod logging;
@@ -74,6 +75,17 @@ pub enum Command {
     /// progress and prints a summary. Example: `azimuth --conf
     /// site.properties load datasets/ --cluster alx-ns-alluxio-a`
     Load(load::LoadArgs),
+    /// Serve the S3 API over the read path: any S3 client (the AWS CLI,
+    /// boto3, rclone, Spark) reads through the multi-zone cache.
+    ///
+    /// Buckets are the top-level directories of the UFS root, keys the
+    /// rest of the path; reads only. Requests are signed with a key of
+    /// azimuth.gateway.credentials.file (`ACCESS_KEY SECRET_KEY` a line);
+    /// unsigned ones are served only with azimuth.gateway.anonymous.read=true.
+    /// Prints `gateway of cluster <name> listening on http://<addr>` once it
+    /// serves; `/metrics` and `/healthz` are beside the S3 API. Example:
+    /// `azimuth --conf site.properties gateway --listen 127.0.0.1:9000`
+    Gateway(gateway::GatewayArgs),
     /// Show what the cluster(s) look like.
     #[command(subcommand)]
     Info(info::InfoCommand),
@@ -156,5 +168,6 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         Command::Info(command) => info::run(&args.site, command),
         Command::Read(read) => read::run(&args.site, read),
         Command::Load(load) => load::run(&args.site, load),
+        Command::Gateway(gateway) => gateway::run(&args.site, gateway),
     }
 }

@@ -86,7 +86,7 @@ pub fn run(site: &SiteArgs, args: WorkerArgs) -> anyhow::Result<Outcome> {
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("can install a SIGTERM handler");
     tokio::select! {

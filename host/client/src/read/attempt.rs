@@ -112,12 +112,13 @@ impl Inner {
         let from = plan.offset + delivered;
         let rest = plan.length.map(|l| l - delivered);
         let mut out = Delivery { sink, sent: 0 };
+        let etag = plan.etag.as_deref();
         let result = match plan.worker(source) {
             Some(worker) => {
-                self.read_worker(worker, &plan.path, from, rest, &mut out)
+                self.read_worker(worker, &plan.path, from, rest, etag, &mut out)
                     .await
             }
-            None => self.read_ufs(&plan.path, from, rest, &mut out).await,
+            None => self.read_ufs(&plan.path, from, rest, etag, &mut out).await,
         };
         Attempted {
             result,
@@ -125,13 +126,15 @@ impl Inner {
         }
     }
 
-    /// Streams `from..` (`rest` bytes, or to the end) of `path` from a worker.
+    /// Streams `from..` (`rest` bytes, or to the end) of `path` from a
+    /// worker, of version `etag` when one is named.
     async fn read_worker(
         &self,
         worker: &WorkerRecord,
         path: &str,
         from: u64,
         rest: Option<u64>,
+        etag: Option<&str>,
         out: &mut Delivery<'_, '_>,
     ) -> Result<(), SourceError> {
         if rest == Some(0) {
@@ -140,7 +143,7 @@ impl Inner {
         let wait = self.settings.first_byte_timeout;
         let started = Instant::now();
         let address = worker.http_address();
-        let response = tokio::time::timeout(wait, self.api.get_file(&address, path, from, rest))
+        let response = tokio::time::timeout(wait, self.api.get_file(&address, path, from, rest, etag))
             .await
             .map_err(|_| SourceError::new(FailureKind::Timeout, format!("no answer in {wait:?}")))?
             .map_err(|e| {
@@ -162,6 +165,14 @@ impl Inner {
         }
         if status == reqwest::StatusCode::NOT_FOUND {
             return Err(SourceError::new(FailureKind::NotFound, "HTTP 404"));
+        }
+        if status == reqwest::StatusCode::PRECONDITION_FAILED {
+            // It has another version of the file: not a fault of the worker.
+            let why = response.text().await.unwrap_or_default();
+            return Err(SourceError::new(
+                FailureKind::NotFound,
+                format!("HTTP 412: {}", why.trim()),
+            ));
         }
         if !status.is_success() {
             let why = response.text().await.unwrap_or_default();
@@ -201,12 +212,14 @@ impl Inner {
         }
     }
 
-    /// Reads `from..` of `path` from the UFS in chunks.
+    /// Reads `from..` of `path` from the UFS in chunks, of version `etag`
+    /// when one is named.
     async fn read_ufs(
         &self,
         path: &str,
         from: u64,
         rest: Option<u64>,
+        etag: Option<&str>,
         out: &mut Delivery<'_, '_>,
     ) -> Result<(), SourceError> {
         let Some(ufs) = &self.ufs else {
@@ -220,6 +233,14 @@ impl Inner {
             ufs.head(path).await.map_err(ufs_error)?.ok_or_else(|| {
                 SourceError::new(FailureKind::NotFound, format!("no file {path}"))
             })?;
+        if let Some(etag) = etag
+            && file.etag() != etag
+        {
+            return Err(SourceError::new(
+                FailureKind::NotFound,
+                format!("the UFS has version \"{}\" of {path}, not \"{etag}\"", file.etag()),
+            ));
+        }
         let end = match rest {
             Some(n) => (from + n).min(file.length),
             None => file.length,

@@ -25,17 +25,19 @@ use crate::record::Recorder;
 use crate::{Inner, ReadError};
 
 impl Inner {
-    /// Reads `length` bytes of `path` from `offset` into `sink`.
+    /// Reads `length` bytes of `path` from `offset` into `sink`, of version
+    /// `etag` only when one is named.
     pub(crate) async fn read_into(
         self: &Arc<Self>,
         path: &str,
         offset: u64,
         length: Option<u64>,
+        etag: Option<&str>,
         sink: &mut Sink<'_>,
         record: &Recorder<'_>,
     ) -> Result<(), ReadError> {
         // 1. Plan.
-        let mut plan = self.plan(path, offset, length).await;
+        let mut plan = self.plan(path, offset, length, etag).await;
         record.planned(&plan);
         let mut cursor = Cursor::new(plan.sources.clone(), self.settings.retry);
         let mut delivered = 0u64;

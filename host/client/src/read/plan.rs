@@ -19,6 +19,8 @@ pub(crate) struct ReadPlan {
     pub(crate) offset: u64,
     /// Bytes asked for; `None` to the end.
     pub(crate) length: Option<u64>,
+    /// The only version (ETag) of the file this read may deliver bytes of.
+    pub(crate) etag: Option<String>,
     /// The candidates' workers, in the order the policy saw them.
     pub(crate) replicas: Vec<WorkerRecord>,
     /// The candidates as the policy saw them.
@@ -70,8 +72,15 @@ impl ReadPlan {
 }
 
 impl Inner {
-    /// Plans a read of `length` bytes of `path` from `offset`.
-    pub(crate) async fn plan(&self, path: &str, offset: u64, length: Option<u64>) -> ReadPlan {
+    /// Plans a read of `length` bytes of `path` from `offset`, of version
+    /// `etag` only when one is named.
+    pub(crate) async fn plan(
+        &self,
+        path: &str,
+        offset: u64,
+        length: Option<u64>,
+        etag: Option<&str>,
+    ) -> ReadPlan {
         let placement = self.placements.now();
         let (replicas, mut candidates): (Vec<WorkerRecord>, Vec<Candidate>) = placement
             .replicas(path, self.settings.replicas)
@@ -113,6 +122,7 @@ impl Inner {
             path: path.to_owned(),
             offset,
             length,
+            etag: etag.map(str::to_owned),
             replicas,
             candidates,
             request,

@@ -152,6 +152,46 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "2 x CPUs",
         "ready policy instances kept for concurrent decisions",
     ),
+    (
+        METADATA_SYNC_INTERVAL,
+        "1min",
+        "how old a file's remembered UFS version and length may be before the UFS is asked again (-1: never, 0: every access)",
+    ),
+    (
+        S3_ACCESS_KEY_ID,
+        "(AWS_ACCESS_KEY_ID)",
+        "access key of an s3:// UFS",
+    ),
+    (
+        S3_SECRET_KEY,
+        "(AWS_SECRET_ACCESS_KEY)",
+        "secret key of an s3:// UFS",
+    ),
+    (
+        S3_ENDPOINT,
+        "(AWS_ENDPOINT)",
+        "URL of an S3-compatible store other than AWS (MinIO, Ceph, moto)",
+    ),
+    (
+        S3_REGION,
+        "(AWS_REGION)",
+        "region of an s3:// UFS",
+    ),
+    (
+        GATEWAY_LISTEN,
+        "127.0.0.1:0",
+        "the S3 gateway's listen address (port 0: a free port)",
+    ),
+    (
+        GATEWAY_CREDENTIALS_FILE,
+        "(none)",
+        "the S3 gateway's keys: one `ACCESS_KEY SECRET_KEY` pair a line",
+    ),
+    (
+        GATEWAY_ANONYMOUS_READ,
+        "false",
+        "the S3 gateway serves reads and listings to unsigned requests",
+    ),
 ];
 
 /// The cluster this process belongs to.
@@ -218,3 +258,19 @@ pub const RETRY_LIMIT_PER_SOURCE: &str = "azimuth.client.retry.limit.per.source"
 pub const RETRY_LIMIT_TOTAL: &str = "azimuth.client.retry.limit.total";
 /// Ready policy instances kept for concurrent decisions.
 pub const POLICY_IDLE_INSTANCES: &str = "azimuth.policy.instances.idle";
+/// How old a file's remembered UFS version and length may be before the UFS is asked again (-1: never, 0: every access).
+pub const METADATA_SYNC_INTERVAL: &str = "alluxio.user.file.metadata.sync.interval";
+/// Access key of an s3:// UFS.
+pub const S3_ACCESS_KEY_ID: &str = "s3a.accessKeyId";
+/// Secret key of an s3:// UFS.
+pub const S3_SECRET_KEY: &str = "s3a.secretKey";
+/// URL of an S3-compatible store other than AWS (MinIO, Ceph, moto).
+pub const S3_ENDPOINT: &str = "alluxio.underfs.s3.endpoint";
+/// Region of an s3:// UFS.
+pub const S3_REGION: &str = "alluxio.underfs.s3.endpoint.region";
+/// The S3 gateway's listen address (port 0: a free port).
+pub const GATEWAY_LISTEN: &str = "azimuth.gateway.listen";
+/// The S3 gateway's keys: one `ACCESS_KEY SECRET_KEY` pair a line.
+pub const GATEWAY_CREDENTIALS_FILE: &str = "azimuth.gateway.credentials.file";
+/// The S3 gateway serves reads and listings to unsigned requests.
+pub const GATEWAY_ANONYMOUS_READ: &str = "azimuth.gateway.anonymous.read";

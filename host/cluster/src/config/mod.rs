@@ -26,7 +26,8 @@ use std::path::{Path, PathBuf};
 pub use keys::*;
 pub use properties::{Entry, Origin};
 pub use settings::{
-    ClientSettings, EtcdCredentials, PolicySettings, RetryLimits, SiteConfig, WorkerSettings,
+    ClientSettings, EtcdCredentials, GatewayKeys, GatewaySettings, PolicySettings, RetryLimits,
+    SiteConfig, WorkerSettings,
 };
 
 /// Why a configuration was refused. Each names the file or flag, the key and the value.
@@ -83,6 +84,28 @@ pub enum ConfigError {
     /// The static worker list is unusable.
     #[error(transparent)]
     StaticList(#[from] crate::membership::static_list::StaticListError),
+    /// The gateway's credentials file cannot be read.
+    #[error("{origin}: {key}: cannot read {}: {source}", file.display(), key = GATEWAY_CREDENTIALS_FILE)]
+    CredentialsRead {
+        /// Where the file was named.
+        origin: Origin,
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line of the gateway's credentials file is not `ACCESS_KEY SECRET_KEY`
+    /// (the message never quotes the line: it may hold a secret).
+    #[error("{}:{line}: {why} (a line is `ACCESS_KEY SECRET_KEY`)", file.display())]
+    CredentialsLine {
+        /// The file.
+        file: PathBuf,
+        /// The line number.
+        line: usize,
+        /// What is wrong with it.
+        why: String,
+    },
 }
 
 /// The raw settings: the site file's entries with flag overrides on top.

@@ -2,12 +2,13 @@
 //! and resolved (the topology read, the UFS opened), so that nothing
 //! downstream reads a raw string again.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use azimuth_policy::PolicyConfig;
-use azimuth_ufs::Ufs;
+use azimuth_ufs::{SyncInterval, Ufs};
 
 use crate::topology::Layout;
 
@@ -31,14 +32,22 @@ pub struct SiteConfig {
     /// `alluxio.worker.failure.detection.timeout`: a worker's lease TTL
     /// (default 5 s, 2 s to 1 h).
     pub lease_ttl: Duration,
-    /// `alluxio.dora.client.ufs.root`, opened (default none).
+    /// `alluxio.dora.client.ufs.root`, opened (default none), with the
+    /// `s3a.*` / `alluxio.underfs.s3.*` settings for an `s3://` root.
     pub ufs: Option<Ufs>,
+    /// `alluxio.user.file.metadata.sync.interval`: how long a file's UFS
+    /// version and length are trusted once learnt (default 1 min: a cached
+    /// read then costs no UFS request, and a change is seen within a
+    /// minute; `0` asks on every access, `-1` never again).
+    pub metadata_sync: SyncInterval,
     /// How reads are made.
     pub client: ClientSettings,
     /// Which policy runs, and under which limits.
     pub policy: PolicySettings,
     /// A worker's identity, listener and cache.
     pub worker: WorkerSettings,
+    /// The S3 gateway's listener and access.
+    pub gateway: GatewaySettings,
 }
 
 /// etcd credentials. The password is kept out of `Debug` output, so that a
@@ -157,4 +166,57 @@ pub struct WorkerSettings {
     /// `azimuth.worker.memory.cache.size`: bytes of hot pages kept in memory
     /// above the disk cache (default 64 MiB; 0 turns it off).
     pub memory_cache_size: u64,
+}
+
+/// The S3 gateway's settings.
+#[derive(Clone, Debug, Default)]
+pub struct GatewaySettings {
+    /// `azimuth.gateway.listen` (default `127.0.0.1:0`, a free port).
+    pub listen: String,
+    /// `azimuth.gateway.credentials.file`, read: the keys requests may be
+    /// signed with (default none: no signed request is accepted).
+    pub keys: Option<GatewayKeys>,
+    /// `azimuth.gateway.anonymous.read`: unsigned requests may read and
+    /// list (default false).
+    pub anonymous_read: bool,
+}
+
+/// The access keys of the S3 gateway and their secrets. The secrets are
+/// kept out of `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GatewayKeys {
+    /// The file they were read from.
+    pub file: PathBuf,
+    keys: BTreeMap<String, String>,
+}
+
+impl GatewayKeys {
+    /// Keys read from `file`: access key to secret key.
+    pub fn new(file: PathBuf, keys: BTreeMap<String, String>) -> Self {
+        Self { file, keys }
+    }
+
+    /// The secret of `access_key`, if it is one of these keys.
+    pub fn secret(&self, access_key: &str) -> Option<&str> {
+        self.keys.get(access_key).map(String::as_str)
+    }
+
+    /// How many keys there are.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+impl fmt::Debug for GatewayKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatewayKeys")
+            .field("file", &self.file)
+            .field("access_keys", &self.keys.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }

@@ -6,12 +6,15 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use azimuth_policy::PolicyConfig;
-use azimuth_ufs::Ufs;
+use azimuth_ufs::{S3Options, SyncInterval, Ufs};
 
 use super::keys::*;
 use super::settings::{
-    ClientSettings, EtcdCredentials, PolicySettings, RetryLimits, SiteConfig, WorkerSettings,
+    ClientSettings, EtcdCredentials, GatewayKeys, GatewaySettings, PolicySettings, RetryLimits,
+    SiteConfig, WorkerSettings,
 };
 use super::{ConfigError, Origin, RawSettings, values};
 use crate::membership::keys::check_name;
@@ -47,9 +50,15 @@ impl RawSettings {
                 "2s (etcd's shortest lease) and 1h",
             )?,
             ufs: self.ufs()?,
+            metadata_sync: match self.string(METADATA_SYNC_INTERVAL) {
+                None => SyncInterval::Every(Duration::from_secs(60)),
+                Some(text) => SyncInterval::parse(&text, values::parse_duration)
+                    .map_err(|why| self.bad(METADATA_SYNC_INTERVAL, &format!("{why}, or -1")))?,
+            },
             client: self.client()?,
             policy: self.policy()?,
             worker: self.worker()?,
+            gateway: self.gateway()?,
         })
     }
 
@@ -117,7 +126,18 @@ impl RawSettings {
         let Some(root) = self.string(UFS_ROOT) else {
             return Ok(None);
         };
-        Ufs::open(&root)
+        let s3 = S3Options {
+            access_key_id: self.string(S3_ACCESS_KEY_ID),
+            secret_key: self.string(S3_SECRET_KEY),
+            endpoint: self.string(S3_ENDPOINT),
+            region: self.string(S3_REGION),
+        };
+        if let Some(endpoint) = &s3.endpoint
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            return Err(self.bad(S3_ENDPOINT, "expected a URL such as http://127.0.0.1:9000"));
+        }
+        Ufs::open(&root, &s3)
             .map(Some)
             .map_err(|source| ConfigError::Ufs {
                 origin: self.entries[UFS_ROOT].origin.clone(),
@@ -235,6 +255,53 @@ impl RawSettings {
                 .parsed(MEMORY_CACHE_SIZE, values::parse_size)?
                 .unwrap_or(64 << 20),
         })
+    }
+
+    fn gateway(&self) -> Result<GatewaySettings, ConfigError> {
+        let keys = match self.path(GATEWAY_CREDENTIALS_FILE) {
+            None => None,
+            Some(file) => Some(self.gateway_keys(file)?),
+        };
+        Ok(GatewaySettings {
+            listen: self
+                .string(GATEWAY_LISTEN)
+                .unwrap_or_else(|| "127.0.0.1:0".into()),
+            keys,
+            anonymous_read: self
+                .parsed(GATEWAY_ANONYMOUS_READ, values::parse_bool)?
+                .unwrap_or(false),
+        })
+    }
+
+    /// Reads the gateway's credentials file: `ACCESS_KEY SECRET_KEY` a line,
+    /// `#` comments and blank lines allowed.
+    fn gateway_keys(&self, file: PathBuf) -> Result<GatewayKeys, ConfigError> {
+        let text = std::fs::read_to_string(&file).map_err(|source| ConfigError::CredentialsRead {
+            origin: self.entries[GATEWAY_CREDENTIALS_FILE].origin.clone(),
+            file: file.clone(),
+            source,
+        })?;
+        let mut keys = BTreeMap::new();
+        for (index, line) in text.lines().enumerate() {
+            let bad = |why: &str| ConfigError::CredentialsLine {
+                file: file.clone(),
+                line: index + 1,
+                why: why.to_owned(),
+            };
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut fields = line.split_whitespace();
+            let (Some(access), Some(secret), None) = (fields.next(), fields.next(), fields.next())
+            else {
+                return Err(bad("expected two fields"));
+            };
+            if keys.insert(access.to_owned(), secret.to_owned()).is_some() {
+                return Err(bad(&format!("access key {access:?} is listed twice")));
+            }
+        }
+        Ok(GatewayKeys::new(file, keys))
     }
 
     /// A duration setting within `range` (`bounds` says it for people),
@@ -485,6 +552,55 @@ mod tests {
             err.starts_with("alluxio.multi.cluster.config.path is not set"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn metadata_sync_reads_alluxio_syntax_and_defaults_to_a_minute() {
+        let interval = |text: &str| {
+            config(&format!("{ONE_CLUSTER}{text}"))
+                .map(|c| c.metadata_sync)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(interval(""), Ok(SyncInterval::Every(Duration::from_secs(60))));
+        assert_eq!(
+            interval("alluxio.user.file.metadata.sync.interval=-1\n"),
+            Ok(SyncInterval::Never)
+        );
+        assert_eq!(
+            interval("alluxio.user.file.metadata.sync.interval=0\n"),
+            Ok(SyncInterval::Always)
+        );
+        assert_eq!(
+            interval("alluxio.user.file.metadata.sync.interval=500ms\n"),
+            Ok(SyncInterval::Every(Duration::from_millis(500)))
+        );
+        let err = interval("alluxio.user.file.metadata.sync.interval=often\n").unwrap_err();
+        assert!(err.contains("expected a duration") && err.contains("or -1"), "{err}");
+    }
+
+    #[test]
+    fn gateway_keys_are_read_and_a_bad_line_is_named_without_its_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("keys");
+        std::fs::write(&file, "# keys\nAKID1 secret-one\n\nAKID2 secret-two\n").unwrap();
+        let c = config(&format!(
+            "{ONE_CLUSTER}azimuth.gateway.credentials.file={}\nazimuth.gateway.anonymous.read=true\n",
+            file.display()
+        ))
+        .unwrap();
+        let keys = c.gateway.keys.as_ref().unwrap();
+        assert_eq!((keys.len(), keys.secret("AKID2")), (2, Some("secret-two")));
+        assert!(c.gateway.anonymous_read);
+        assert!(!format!("{c:?}").contains("secret-one"));
+        std::fs::write(&file, "AKID1 secret-one\nAKID3 hunter2 extra\n").unwrap();
+        let err = config(&format!(
+            "{ONE_CLUSTER}azimuth.gateway.credentials.file={}\n",
+            file.display()
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.ends_with("keys:2: expected two fields (a line is `ACCESS_KEY SECRET_KEY`)"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]

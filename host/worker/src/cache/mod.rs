@@ -31,11 +31,13 @@ pub struct FileKey {
 }
 
 impl FileKey {
-    /// The key of `path` at `version` (an ETag, or length and modification time).
+    /// The key of `path` at `version` (a UFS version string): the version
+    /// part is the version's ETag (`azimuth_ufs::version_tag`), what
+    /// clients see.
     pub fn new(path: &str, version: &str) -> Self {
         Self {
             path: hex::encode(&Sha256::digest(path.as_bytes())[..16]),
-            version: hex::encode(&Sha256::digest(version.as_bytes())[..8]),
+            version: azimuth_ufs::version_tag(version),
         }
     }
 }

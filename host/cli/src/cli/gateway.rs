@@ -1,0 +1,58 @@
+//! `azimuth gateway`: serve the S3 API over the read path until SIGTERM or Ctrl-C.
+
+use anyhow::Context;
+use azimuth_client::Client;
+use azimuth_cluster::config;
+use azimuth_gateway::Gateway;
+use clap::Args;
+
+use super::{Outcome, SiteArgs};
+
+/// Gateway flags; each overrides a site-file key.
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    /// HTTP listen address; port 0 picks a free one (azimuth.gateway.listen)
+    /// [default: 127.0.0.1:0].
+    #[arg(long)]
+    listen: Option<String>,
+    /// Read as a client of this cluster (alluxio.cluster.name).
+    #[arg(long)]
+    cluster: Option<String>,
+}
+
+/// Starts the gateway, prints its address, and serves until asked to stop.
+pub fn run(site: &SiteArgs, args: GatewayArgs) -> anyhow::Result<Outcome> {
+    let config = site.load(|raw| {
+        raw.set_flag("--listen", config::GATEWAY_LISTEN, args.listen);
+        raw.set_flag("--cluster", config::CLUSTER_NAME, args.cluster);
+    })?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let client = Client::connect(&config).await?;
+        let cluster = client.cluster().to_owned();
+        let gateway = Gateway::new(client, &config)?;
+        let listen = &config.gateway.listen;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen} ({})", config::GATEWAY_LISTEN))?;
+        let address = listener.local_addr()?;
+        if config.gateway.keys.is_none() && !config.gateway.anonymous_read {
+            tracing::warn!(
+                "neither {} nor {}=true is set: every request will be refused",
+                config::GATEWAY_CREDENTIALS_FILE,
+                config::GATEWAY_ANONYMOUS_READ
+            );
+        }
+        // Responses go out as a header write then body writes: without
+        // TCP_NODELAY, Nagle holds the body until the client's delayed ACK.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        // Scripts and tests read this line to find the gateway.
+        println!("gateway of cluster {cluster} listening on http://{address}");
+        axum::serve(listener, gateway.router())
+            .with_graceful_shutdown(super::worker::shutdown_signal())
+            .await?;
+        anyhow::Ok(Outcome::Success)
+    })
+}

@@ -1,0 +1,223 @@
+//! HeadObject and GetObject.
+//!
+//! An object's ETag and Last-Modified are its UFS version's
+//! (`UfsFile::etag`, the modification time), known from the UFS within
+//! `alluxio.user.file.metadata.sync.interval`, so they are the same
+//! whichever zone serves. A GET reads exactly that version: the read names
+//! it, a source with another version is skipped, and if the version turns
+//! out to have changed before the first byte the gateway learns the new one
+//! and starts again (or answers 412 to an `If-Match` of the old one). Once
+//! bytes are sent, a read that cannot go on ends the response short; it
+//! never goes on with bytes of another version.
+//!
+//! Conditions follow S3: `If-Match` (412) overrides `If-Unmodified-Since`;
+//! `If-None-Match` (304) overrides `If-Modified-Since`; dates compare to the
+//! second.
+
+use std::time::{Duration, SystemTime};
+
+use azimuth_client::ReadOptions;
+use azimuth_ufs::UfsFile;
+use bytes::Bytes;
+use futures::StreamExt;
+use s3s::dto::{
+    ETag, ETagCondition, GetObjectInput, GetObjectOutput, HeadObjectInput, HeadObjectOutput,
+    Range, StreamingBlob, Timestamp,
+};
+use s3s::{S3Error, S3ErrorCode, S3Result};
+
+use crate::Inner;
+use crate::names::{no_such_bucket, no_such_key, object_path};
+
+/// The conditions of a HEAD or GET.
+struct Conditions<'a> {
+    if_match: Option<&'a ETagCondition>,
+    if_none_match: Option<&'a ETagCondition>,
+    if_modified_since: Option<&'a Timestamp>,
+    if_unmodified_since: Option<&'a Timestamp>,
+}
+
+/// Whether `condition` names `etag` (`*` names every object).
+fn names(condition: &ETagCondition, etag: &str) -> bool {
+    match condition {
+        ETagCondition::Any => true,
+        ETagCondition::ETag(tag) => tag.value() == etag,
+    }
+}
+
+/// `timestamp` as whole seconds since the Unix epoch.
+fn seconds(timestamp: &Timestamp) -> i64 {
+    time::OffsetDateTime::from(timestamp.clone()).unix_timestamp()
+}
+
+impl Conditions<'_> {
+    /// 412 or 304 when a condition says so, for an object of `file`.
+    fn check(&self, file: &UfsFile) -> S3Result<()> {
+        let etag = file.etag();
+        let modified = file.modified_ms.div_euclid(1000);
+        match (self.if_match, self.if_unmodified_since) {
+            (Some(condition), _) if !names(condition, &etag) => {
+                return Err(precondition_failed("If-Match", &etag));
+            }
+            (None, Some(since)) if modified > seconds(since) => {
+                return Err(precondition_failed("If-Unmodified-Since", &etag));
+            }
+            _ => {}
+        }
+        match (self.if_none_match, self.if_modified_since) {
+            (Some(condition), _) if names(condition, &etag) => Err(not_modified()),
+            (None, Some(since)) if modified <= seconds(since) => Err(not_modified()),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn precondition_failed(header: &str, etag: &str) -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::PreconditionFailed,
+        format!("{header} does not hold: the object's ETag is \"{etag}\""),
+    )
+}
+
+fn not_modified() -> S3Error {
+    S3Error::new(S3ErrorCode::NotModified)
+}
+
+/// The object's ETag and modification time as S3 gives them.
+fn etag_of(file: &UfsFile) -> ETag {
+    ETag::Strong(file.etag())
+}
+
+fn last_modified(file: &UfsFile) -> Timestamp {
+    let ms = u64::try_from(file.modified_ms).unwrap_or(0);
+    Timestamp::from(SystemTime::UNIX_EPOCH + Duration::from_millis(ms))
+}
+
+impl Inner {
+    /// The object `key` of `bucket` as the UFS knows it now (within the
+    /// sync interval): `NoSuchKey`, or `NoSuchBucket` when the bucket is
+    /// not a top-level directory.
+    async fn object(&self, bucket: &str, key: &str) -> S3Result<(String, UfsFile)> {
+        let path = object_path(bucket, key)?;
+        match self.metadata.head(&path).await {
+            Ok(Some(file)) => Ok((path, file)),
+            Ok(None) => match self.metadata.ufs().has_top_level_dir(bucket).await {
+                Ok(false) => Err(no_such_bucket(bucket)),
+                _ => Err(no_such_key(bucket, key)),
+            },
+            Err(e) => Err(ufs_error(e)),
+        }
+    }
+
+    pub(crate) async fn head_object(&self, input: &HeadObjectInput) -> S3Result<HeadObjectOutput> {
+        let (_, file) = self.object(&input.bucket, &input.key).await?;
+        Conditions {
+            if_match: input.if_match.as_ref(),
+            if_none_match: input.if_none_match.as_ref(),
+            if_modified_since: input.if_modified_since.as_ref(),
+            if_unmodified_since: input.if_unmodified_since.as_ref(),
+        }
+        .check(&file)?;
+        let (_, length, range) = byte_range(input.range.as_ref(), &file)?;
+        Ok(HeadObjectOutput {
+            accept_ranges: Some("bytes".into()),
+            content_length: Some(length as i64),
+            content_range: range,
+            content_type: Some("application/octet-stream".into()),
+            e_tag: Some(etag_of(&file)),
+            last_modified: Some(last_modified(&file)),
+            ..HeadObjectOutput::default()
+        })
+    }
+
+    pub(crate) async fn get_object(&self, input: &GetObjectInput) -> S3Result<GetObjectOutput> {
+        let conditions = Conditions {
+            if_match: input.if_match.as_ref(),
+            if_none_match: input.if_none_match.as_ref(),
+            if_modified_since: input.if_modified_since.as_ref(),
+            if_unmodified_since: input.if_unmodified_since.as_ref(),
+        };
+        // Twice at most: once with what the gateway knew, once more after
+        // learning that the object changed.
+        for fresh in [false, true] {
+            let (path, file) = self.object(&input.bucket, &input.key).await?;
+            conditions.check(&file)?;
+            let (start, length, content_range) = byte_range(input.range.as_ref(), &file)?;
+            let body = if length == 0 {
+                StreamingBlob::wrap(futures::stream::empty::<Result<Bytes, std::io::Error>>())
+            } else {
+                let options = ReadOptions {
+                    etag: Some(file.etag()),
+                };
+                let mut stream = self
+                    .client
+                    .read_with(&path, start, Some(length), options);
+                // The first chunk decides the status: a read that fails
+                // before any byte can still be answered with an error.
+                match stream.next().await {
+                    Some(Ok(first)) => {
+                        let rest = stream.map(|chunk| chunk.map_err(std::io::Error::other));
+                        StreamingBlob::wrap(futures::stream::iter([Ok(first)]).chain(rest))
+                    }
+                    Some(Err(error)) => {
+                        // Perhaps the object changed: ask the UFS again.
+                        self.metadata.forget(&path);
+                        if !fresh {
+                            tracing::info!(path, %error, "no source has the version known; asking the UFS again");
+                            continue;
+                        }
+                        return Err(S3Error::with_message(
+                            S3ErrorCode::ServiceUnavailable,
+                            error.to_string(),
+                        ));
+                    }
+                    None => {
+                        return Err(S3Error::with_message(
+                            S3ErrorCode::InternalError,
+                            format!("the read of {path} ended without a byte"),
+                        ));
+                    }
+                }
+            };
+            return Ok(GetObjectOutput {
+                accept_ranges: Some("bytes".into()),
+                body: Some(body),
+                content_length: Some(length as i64),
+                content_range,
+                content_type: Some("application/octet-stream".into()),
+                e_tag: Some(etag_of(&file)),
+                last_modified: Some(last_modified(&file)),
+                ..GetObjectOutput::default()
+            });
+        }
+        unreachable!("the loop returns on its second turn")
+    }
+}
+
+/// The bytes a `Range` selects of `file`: the first, their count, and the
+/// `Content-Range` of a ranged answer. `InvalidRange` when it selects none.
+fn byte_range(range: Option<&Range>, file: &UfsFile) -> S3Result<(u64, u64, Option<String>)> {
+    let Some(range) = range else {
+        return Ok((0, file.length, None));
+    };
+    match range.check(file.length) {
+        Ok(r) => Ok((
+            r.start,
+            r.end - r.start,
+            Some(format!("bytes {}-{}/{}", r.start, r.end - 1, file.length)),
+        )),
+        Err(_) => Err(S3Error::with_message(
+            S3ErrorCode::InvalidRange,
+            format!(
+                "the range {} selects no byte of the object ({} bytes)",
+                range.to_header_string(),
+                file.length
+            ),
+        )),
+    }
+}
+
+/// A UFS failure as S3 says it.
+pub(crate) fn ufs_error(e: azimuth_ufs::UfsError) -> S3Error {
+    S3Error::with_message(S3ErrorCode::ServiceUnavailable, e.to_string())
+}
