@@ -4,6 +4,7 @@
 
 mod native_types;
 mod processes;
+mod s3;
 mod support;
 mod zones;
 
@@ -20,5 +21,6 @@ mod passive_cache;
 mod policy_cli;
 mod policy_rollout;
 mod read_path;
+mod s3_gateway;
 mod site_config;
 mod worker_cache;

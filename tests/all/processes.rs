@@ -171,6 +171,11 @@ impl Worker {
         }
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("worker running").id()
+    }
+
     /// SIGKILL: the worker cannot deregister.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

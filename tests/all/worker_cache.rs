@@ -230,8 +230,13 @@ fn hot_single_page_reads_come_from_memory_streams_do_not_and_freeing_drops_them(
 }
 
 #[test]
-fn a_changed_ufs_file_is_served_new() {
-    let s = Setup::new();
+fn a_changed_ufs_file_is_served_new_when_metadata_is_synced_on_every_access() {
+    let mut s = Setup::new();
+    let conf = std::fs::read_to_string(&s.conf).unwrap();
+    s.conf = s.site.write(
+        "sync-always.properties",
+        &format!("{conf}alluxio.user.file.metadata.sync.interval=0\n"),
+    );
     let old = s.file("data/f", 200_000, 4);
     let w = s.worker(&[]);
     assert!(get(&w, "/files/data/f", None).1 == old);
@@ -243,6 +248,48 @@ fn a_changed_ufs_file_is_served_new() {
         "old pages were served for a changed file"
     );
     assert!(get(&w, "/files/data/f", Some("bytes=1000-1999")).1 == new[1000..2000]);
+}
+
+#[test]
+fn a_changed_ufs_file_is_served_old_within_the_sync_interval_and_never_mixed() {
+    let s = Setup::new();
+    let old = s.file("data/f", 200_000, 4);
+    let w = s.worker(&["--page-size", "64KB"]);
+    // Only the first page is cached: the rest must come from the UFS.
+    assert!(get(&w, "/files/data/f", Some("bytes=0-999")).1 == old[..1000]);
+    // The ETag of the version the worker reads (of a read of page 0 only,
+    // so that the other pages stay uncached).
+    let etag = |w: &Worker| {
+        reqwest::blocking::Client::new()
+            .get(format!("http://{}/files/data/f", w.address))
+            .header("Range", "bytes=0-9")
+            .send()
+            .unwrap()
+            .headers()["etag"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let before = etag(&w);
+    std::thread::sleep(Duration::from_millis(20));
+    let new = s.file("data/f", 200_000, 5);
+    // The default interval (a minute) has not passed: the version known is
+    // the old one, and its pages are read from the cache...
+    let (status, body) = get(&w, "/files/data/f", Some("bytes=0-999"));
+    assert_eq!((status, &body[..]), (206, &old[..1000]));
+    // ...and a page not cached cannot be read at the old version: the read
+    // fails rather than mix in new bytes, and the worker learns the new one.
+    let (status, _) = get(&w, "/files/data/f", Some("bytes=150000-150099"));
+    assert_eq!(status, 503);
+    assert!(get(&w, "/files/data/f", None).1 == new);
+    assert_ne!(etag(&w), before);
+    // A reader that names a version the worker does not have gets 412.
+    let stale = reqwest::blocking::Client::new()
+        .get(format!("http://{}/files/data/f", w.address))
+        .header("If-Match", &before)
+        .send()
+        .unwrap();
+    assert_eq!(stale.status().as_u16(), 412);
 }
 
 #[test]

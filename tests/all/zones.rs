@@ -25,13 +25,19 @@ pub struct Zones {
 
 impl Zones {
     pub fn start() -> Self {
+        Self::start_over(None, "")
+    }
+
+    /// Three zones over the UFS `ufs_root` (`None`: a local directory of
+    /// the site's), with `extra` lines in every site file.
+    pub fn start_over(ufs_root: Option<&str>, extra: &str) -> Self {
         let site = Site::new();
         let etcd = Etcd::start("reads");
         let ufs = site.dir.path().join("ufs");
         std::fs::create_dir_all(&ufs).unwrap();
         let topology = site.topology(&[(&CLUSTERS, &etcd.url)]);
-        let confs = site.multi_az_confs(&CLUSTERS, &topology, "");
-        let ufs_arg = ufs.display().to_string();
+        let confs = site.multi_az_confs(&CLUSTERS, &topology, extra);
+        let ufs_arg = ufs_root.map_or_else(|| ufs.display().to_string(), str::to_owned);
         let workers = confs
             .iter()
             .zip(["a", "b", "c"])

@@ -38,7 +38,14 @@ impl Family<'_> {
 /// ascending), `counts` the observations at or below each bound and not
 /// below the previous one, then the observations above the last bound;
 /// `sum` their total.
-pub fn histogram(out: &mut String, name: &str, help: &str, bounds: &[f64], counts: &[u64], sum: f64) {
+pub fn histogram(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    bounds: &[f64],
+    counts: &[u64],
+    sum: f64,
+) {
     debug_assert_eq!(counts.len(), bounds.len() + 1);
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
     let mut cumulative = 0;
@@ -109,7 +116,14 @@ mod tests {
     #[test]
     fn a_histogram_counts_cumulatively_up_to_inf() {
         let mut out = String::new();
-        super::histogram(&mut out, "h_seconds", "Latency.", &[0.1, 1.0], &[2, 3, 1], 4.5);
+        super::histogram(
+            &mut out,
+            "h_seconds",
+            "Latency.",
+            &[0.1, 1.0],
+            &[2, 3, 1],
+            4.5,
+        );
         assert_eq!(
             out,
             "# HELP h_seconds Latency.\n# TYPE h_seconds histogram\n\

@@ -158,7 +158,13 @@ impl Inner {
         let after = token.as_deref().or(input.start_after.as_deref());
         let prefix = input.prefix.as_deref().unwrap_or("");
         let page = self
-            .page(&input.bucket, prefix, input.delimiter.as_deref(), after, limit)
+            .page(
+                &input.bucket,
+                prefix,
+                input.delimiter.as_deref(),
+                after,
+                limit,
+            )
             .await?;
         let key_count = (page.objects.len() + page.prefixes.len()) as i32;
         Ok(ListObjectsV2Output {
@@ -200,10 +206,9 @@ impl Inner {
             .await?;
         // S3 gives NextMarker only with a delimiter; without one, clients
         // go on from the last key.
-        let next_marker = page
-            .last
-            .as_ref()
-            .filter(|_| page.truncated && input.delimiter.as_deref().is_some_and(|d| !d.is_empty()));
+        let next_marker = page.last.as_ref().filter(|_| {
+            page.truncated && input.delimiter.as_deref().is_some_and(|d| !d.is_empty())
+        });
         Ok(ListObjectsOutput {
             name: Some(input.bucket.clone()),
             prefix: Some(encoder.name(prefix)),
@@ -229,9 +234,13 @@ fn contents(objects: &[UfsFile], encoder: &Encoder) -> Vec<Object> {
             e_tag: Some(s3s::dto::ETag::Strong(file.etag())),
             last_modified: Some(s3s::dto::Timestamp::from(
                 std::time::SystemTime::UNIX_EPOCH
-                    + std::time::Duration::from_millis(u64::try_from(file.modified_ms).unwrap_or(0)),
+                    + std::time::Duration::from_millis(
+                        u64::try_from(file.modified_ms).unwrap_or(0),
+                    ),
             )),
-            storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+            storage_class: Some(ObjectStorageClass::from_static(
+                ObjectStorageClass::STANDARD,
+            )),
             ..Object::default()
         })
         .collect()

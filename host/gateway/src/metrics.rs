@@ -40,9 +40,16 @@ pub struct GatewayMetrics {
 
 /// The S3 operation a request asks for, told from its method, path and query.
 pub(crate) fn operation(method: &Method, path: &str, query: Option<&str>) -> &'static str {
-    let segments = path.trim_start_matches('/').splitn(2, '/').filter(|s| !s.is_empty()).count();
+    let segments = path
+        .trim_start_matches('/')
+        .splitn(2, '/')
+        .filter(|s| !s.is_empty())
+        .count();
     let has = |name: &str| {
-        query.is_some_and(|q| q.split('&').any(|p| p == name || p.starts_with(&format!("{name}="))))
+        query.is_some_and(|q| {
+            q.split('&')
+                .any(|p| p == name || p.starts_with(&format!("{name}=")))
+        })
     };
     match (method, segments) {
         (&Method::GET, 0) => "ListBuckets",
@@ -143,7 +150,11 @@ impl GatewayMetrics {
 }
 
 /// The layer that counts every S3 request.
-pub(crate) async fn record(State(inner): State<Arc<Inner>>, request: Request, next: Next) -> Response {
+pub(crate) async fn record(
+    State(inner): State<Arc<Inner>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let path = request.uri().path();
     if path == "/metrics" || path == "/healthz" {
         return next.run(request).await;
@@ -182,8 +193,14 @@ mod tests {
         let op = |m: Method, p: &str, q: Option<&str>| operation(&m, p, q);
         assert_eq!(op(Method::GET, "/", None), "ListBuckets");
         assert_eq!(op(Method::HEAD, "/data", None), "HeadBucket");
-        assert_eq!(op(Method::GET, "/data", Some("location")), "GetBucketLocation");
-        assert_eq!(op(Method::GET, "/data/", Some("list-type=2&prefix=a")), "ListObjectsV2");
+        assert_eq!(
+            op(Method::GET, "/data", Some("location")),
+            "GetBucketLocation"
+        );
+        assert_eq!(
+            op(Method::GET, "/data/", Some("list-type=2&prefix=a")),
+            "ListObjectsV2"
+        );
         assert_eq!(op(Method::GET, "/data", Some("marker=x")), "ListObjects");
         assert_eq!(op(Method::GET, "/data/a/b", None), "GetObject");
         assert_eq!(op(Method::HEAD, "/data/a", None), "HeadObject");

@@ -43,7 +43,10 @@ mod tests {
     #[test]
     fn keys_that_cannot_name_a_ufs_file_name_no_object() {
         assert_eq!(object_path("data", "a/b.bin").unwrap(), "data/a/b.bin");
-        assert_eq!(object_path("data", "sp ace+plus").unwrap(), "data/sp ace+plus");
+        assert_eq!(
+            object_path("data", "sp ace+plus").unwrap(),
+            "data/sp ace+plus"
+        );
         for bad in ["", "a/", "/a", "a//b", "./a", "a/../b", "a\\b", "a\u{1}b"] {
             assert!(object_path("data", bad).is_err(), "{bad:?}");
         }

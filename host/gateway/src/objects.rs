@@ -21,8 +21,8 @@ use azimuth_ufs::UfsFile;
 use bytes::Bytes;
 use futures::StreamExt;
 use s3s::dto::{
-    ETag, ETagCondition, GetObjectInput, GetObjectOutput, HeadObjectInput, HeadObjectOutput,
-    Range, StreamingBlob, Timestamp,
+    ETag, ETagCondition, GetObjectInput, GetObjectOutput, HeadObjectInput, HeadObjectOutput, Range,
+    StreamingBlob, Timestamp,
 };
 use s3s::{S3Error, S3ErrorCode, S3Result};
 
@@ -149,9 +149,7 @@ impl Inner {
                 let options = ReadOptions {
                     etag: Some(file.etag()),
                 };
-                let mut stream = self
-                    .client
-                    .read_with(&path, start, Some(length), options);
+                let mut stream = self.client.read_with(&path, start, Some(length), options);
                 // The first chunk decides the status: a read that fails
                 // before any byte can still be answered with an error.
                 match stream.next().await {

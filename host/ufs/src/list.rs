@@ -115,7 +115,9 @@ impl Ufs {
                 .delimiter
                 .and_then(|d| key[query.prefix.len()..].find(d).map(|at| (d, at)))
             {
-                Some((d, at)) => Listed::Prefix(key[..query.prefix.len() + at + d.len()].to_owned()),
+                Some((d, at)) => {
+                    Listed::Prefix(key[..query.prefix.len() + at + d.len()].to_owned())
+                }
                 None => Listed::Object(crate::file_of(key, &meta)),
             };
             if query.after.is_some_and(|a| entry.name() <= a)
@@ -196,7 +198,12 @@ mod tests {
         )
     }
 
-    fn query<'a>(prefix: &'a str, delimiter: Option<&'a str>, after: Option<&'a str>, limit: usize) -> ListQuery<'a> {
+    fn query<'a>(
+        prefix: &'a str,
+        delimiter: Option<&'a str>,
+        after: Option<&'a str>,
+        limit: usize,
+    ) -> ListQuery<'a> {
         ListQuery {
             prefix,
             delimiter,
@@ -205,7 +212,9 @@ mod tests {
         }
     }
 
-    const FILES: [&str; 8] = ["b/a-c", "b/a/x", "b/a/y/z", "b/a0", "b/b", "b/c/d/e", "b/c/f", "b/é"];
+    const FILES: [&str; 8] = [
+        "b/a-c", "b/a/x", "b/a/y/z", "b/a0", "b/b", "b/c/d/e", "b/c/f", "b/é",
+    ];
 
     #[tokio::test]
     async fn a_local_listing_is_in_s3_key_order_and_pages_with_after() {
@@ -234,9 +243,15 @@ mod tests {
         assert!(!truncated);
         // A partial prefix, and pages that end on a common prefix.
         let (page, truncated) = names(&ufs, query("b/a", Some("/"), None, 2)).await;
-        assert_eq!((page.as_slice(), truncated), (&["b/a-c".to_owned(), "b/a/".to_owned()][..], true));
+        assert_eq!(
+            (page.as_slice(), truncated),
+            (&["b/a-c".to_owned(), "b/a/".to_owned()][..], true)
+        );
         let (page, truncated) = names(&ufs, query("b/a", Some("/"), Some("b/a/"), 2)).await;
-        assert_eq!((page.as_slice(), truncated), (&["b/a0".to_owned()][..], false));
+        assert_eq!(
+            (page.as_slice(), truncated),
+            (&["b/a0".to_owned()][..], false)
+        );
         // Another delimiter: keys are grouped at its first occurrence.
         let (page, _) = names(&ufs, query("b/", Some("-"), None, 100)).await;
         assert_eq!(page[0], "b/a-");

@@ -149,8 +149,15 @@ mod tests {
         assert!(never.head("missing").await.unwrap().is_none());
         std::fs::write(dir.path().join("f"), b"longer").unwrap();
         std::fs::write(dir.path().join("missing"), b"here").unwrap();
-        assert_eq!(never.head("f").await.unwrap().unwrap().length, 3, "remembered");
-        assert!(never.head("missing").await.unwrap().is_none(), "absence too");
+        assert_eq!(
+            never.head("f").await.unwrap().unwrap().length,
+            3,
+            "remembered"
+        );
+        assert!(
+            never.head("missing").await.unwrap().is_none(),
+            "absence too"
+        );
         assert_eq!(always.head("f").await.unwrap().unwrap().length, 6);
         never.forget("f");
         assert_eq!(never.head("f").await.unwrap().unwrap().length, 6);

@@ -79,6 +79,9 @@ mod tests {
             ..S3Options::default()
         };
         let shown = format!("{options:?}");
-        assert!(shown.contains("AKIDEXAMPLE") && !shown.contains("wJalrXUtnFEMI"), "{shown}");
+        assert!(
+            shown.contains("AKIDEXAMPLE") && !shown.contains("wJalrXUtnFEMI"),
+            "{shown}"
+        );
     }
 }

@@ -160,9 +160,10 @@ fn etag_matches(header: &[u8], etag: &str) -> bool {
     let Ok(header) = std::str::from_utf8(header) else {
         return false;
     };
-    header.split(',').map(str::trim).any(|tag| {
-        tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == etag
-    })
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == etag)
 }
 
 fn file_status(

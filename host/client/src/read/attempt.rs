@@ -143,19 +143,22 @@ impl Inner {
         let wait = self.settings.first_byte_timeout;
         let started = Instant::now();
         let address = worker.http_address();
-        let response = tokio::time::timeout(wait, self.api.get_file(&address, path, from, rest, etag))
-            .await
-            .map_err(|_| SourceError::new(FailureKind::Timeout, format!("no answer in {wait:?}")))?
-            .map_err(|e| {
-                let kind = if e.is_connect() {
-                    FailureKind::Refused
-                } else if e.is_timeout() {
-                    FailureKind::Timeout
-                } else {
-                    FailureKind::IoError
-                };
-                SourceError::new(kind, crate::error_chain(&e))
-            })?;
+        let response =
+            tokio::time::timeout(wait, self.api.get_file(&address, path, from, rest, etag))
+                .await
+                .map_err(|_| {
+                    SourceError::new(FailureKind::Timeout, format!("no answer in {wait:?}"))
+                })?
+                .map_err(|e| {
+                    let kind = if e.is_connect() {
+                        FailureKind::Refused
+                    } else if e.is_timeout() {
+                        FailureKind::Timeout
+                    } else {
+                        FailureKind::IoError
+                    };
+                    SourceError::new(kind, crate::error_chain(&e))
+                })?;
         let status = response.status();
         if !status.is_server_error() {
             self.health.records.succeeded(&worker.id, started.elapsed());
@@ -238,7 +241,10 @@ impl Inner {
         {
             return Err(SourceError::new(
                 FailureKind::NotFound,
-                format!("the UFS has version \"{}\" of {path}, not \"{etag}\"", file.etag()),
+                format!(
+                    "the UFS has version \"{}\" of {path}, not \"{etag}\"",
+                    file.etag()
+                ),
             ));
         }
         let end = match rest {

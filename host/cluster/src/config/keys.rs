@@ -172,11 +172,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "(AWS_ENDPOINT)",
         "URL of an S3-compatible store other than AWS (MinIO, Ceph, moto)",
     ),
-    (
-        S3_REGION,
-        "(AWS_REGION)",
-        "region of an s3:// UFS",
-    ),
+    (S3_REGION, "(AWS_REGION)", "region of an s3:// UFS"),
     (
         GATEWAY_LISTEN,
         "127.0.0.1:0",

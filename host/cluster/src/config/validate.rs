@@ -276,11 +276,12 @@ impl RawSettings {
     /// Reads the gateway's credentials file: `ACCESS_KEY SECRET_KEY` a line,
     /// `#` comments and blank lines allowed.
     fn gateway_keys(&self, file: PathBuf) -> Result<GatewayKeys, ConfigError> {
-        let text = std::fs::read_to_string(&file).map_err(|source| ConfigError::CredentialsRead {
-            origin: self.entries[GATEWAY_CREDENTIALS_FILE].origin.clone(),
-            file: file.clone(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(&file).map_err(|source| ConfigError::CredentialsRead {
+                origin: self.entries[GATEWAY_CREDENTIALS_FILE].origin.clone(),
+                file: file.clone(),
+                source,
+            })?;
         let mut keys = BTreeMap::new();
         for (index, line) in text.lines().enumerate() {
             let bad = |why: &str| ConfigError::CredentialsLine {
@@ -561,7 +562,10 @@ mod tests {
                 .map(|c| c.metadata_sync)
                 .map_err(|e| e.to_string())
         };
-        assert_eq!(interval(""), Ok(SyncInterval::Every(Duration::from_secs(60))));
+        assert_eq!(
+            interval(""),
+            Ok(SyncInterval::Every(Duration::from_secs(60)))
+        );
         assert_eq!(
             interval("alluxio.user.file.metadata.sync.interval=-1\n"),
             Ok(SyncInterval::Never)
@@ -575,7 +579,10 @@ mod tests {
             Ok(SyncInterval::Every(Duration::from_millis(500)))
         );
         let err = interval("alluxio.user.file.metadata.sync.interval=often\n").unwrap_err();
-        assert!(err.contains("expected a duration") && err.contains("or -1"), "{err}");
+        assert!(
+            err.contains("expected a duration") && err.contains("or -1"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -599,7 +606,10 @@ mod tests {
         ))
         .unwrap_err()
         .to_string();
-        assert!(err.ends_with("keys:2: expected two fields (a line is `ACCESS_KEY SECRET_KEY`)"), "{err}");
+        assert!(
+            err.ends_with("keys:2: expected two fields (a line is `ACCESS_KEY SECRET_KEY`)"),
+            "{err}"
+        );
         assert!(!err.contains("hunter2"), "{err}");
     }
 
