@@ -168,6 +168,16 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "secret key of an s3:// UFS",
     ),
     (
+        S3_ACCESS_KEY_ID_AWS,
+        "(none)",
+        "another name of s3a.accessKeyId (Alluxio Enterprise's)",
+    ),
+    (
+        S3_SECRET_KEY_AWS,
+        "(none)",
+        "another name of s3a.secretKey (Alluxio Enterprise's)",
+    ),
+    (
         S3_ENDPOINT,
         "(AWS_ENDPOINT)",
         "URL of an S3-compatible store other than AWS (MinIO, Ceph, moto)",
@@ -270,3 +280,7 @@ pub const GATEWAY_LISTEN: &str = "azimuth.gateway.listen";
 pub const GATEWAY_CREDENTIALS_FILE: &str = "azimuth.gateway.credentials.file";
 /// The S3 gateway serves reads and listings to unsigned requests.
 pub const GATEWAY_ANONYMOUS_READ: &str = "azimuth.gateway.anonymous.read";
+/// Another name of s3a.accessKeyId (Alluxio Enterprise's).
+pub const S3_ACCESS_KEY_ID_AWS: &str = "aws.accessKeyId";
+/// Another name of s3a.secretKey (Alluxio Enterprise's).
+pub const S3_SECRET_KEY_AWS: &str = "aws.secretKey";

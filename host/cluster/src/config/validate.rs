@@ -127,8 +127,12 @@ impl RawSettings {
             return Ok(None);
         };
         let s3 = S3Options {
-            access_key_id: self.string(S3_ACCESS_KEY_ID),
-            secret_key: self.string(S3_SECRET_KEY),
+            access_key_id: self
+                .string(S3_ACCESS_KEY_ID)
+                .or_else(|| self.string(S3_ACCESS_KEY_ID_AWS)),
+            secret_key: self
+                .string(S3_SECRET_KEY)
+                .or_else(|| self.string(S3_SECRET_KEY_AWS)),
             endpoint: self.string(S3_ENDPOINT),
             region: self.string(S3_REGION),
         };

@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# The S3 gateway's figures, side by side in one run on this machine:
+# 1. cached GetObject of 4 KiB and 64 KiB (wrk, anonymous reads on): through
+#    `azimuth gateway`, from the worker directly, and through nginx as a
+#    reverse proxy in front of the worker (proxy_pass, keep-alive upstream:
+#    what a user would put there instead);
+# 2. `aws s3 cp` of a cached 1 GiB object through the gateway, against curl
+#    of the same bytes from the worker;
+# 3. the gateway's peak memory (VmHWM) while 8 clients each download that
+#    1 GiB object at once, and while a bucket of 100,000 keys is listed
+#    through pagination (boto3's paginator);
+# 4. over an S3 UFS on moto: the store requests per cached read, with the
+#    metadata sync interval on (1 min) and off (0).
+# One worker and one gateway (one cluster, static membership), on loopback.
+#
+# Run: host/cli/benches/gateway.sh [SECONDS]   (installs nginx-light and wrk
+#      with apt-get, and the Python tools with tests/python-env)
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+secs=${1:-8}
+tests/prereqs nginx-light wrk python3-venv
+venv=$(tests/python-env)
+export PATH="$venv/bin:$PATH:/usr/sbin"
+cargo build --release -q -p azimuth
+bin=$PWD/target/release/azimuth
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
+trap cleanup EXIT
+mkdir -p "$tmp/ufs/bench" "$tmp/cache" "$tmp/nginx" "$tmp/ufs/many"
+head -c 4096 /dev/urandom >"$tmp/ufs/bench/f4k"
+head -c 65536 /dev/urandom >"$tmp/ufs/bench/f64k"
+head -c $((1 << 30)) /dev/urandom >"$tmp/ufs/bench/f1g"
+chmod -R a+rX "$tmp"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_line() { for _ in $(seq 200); do grep -q listening "$1" 2>/dev/null && return; sleep 0.1; done; echo "no start: $1" >&2; cat "$1" >&2; exit 1; }
+
+worker_port=$(free_port)
+cat >"$tmp/site.properties" <<SITE
+alluxio.cluster.name=bench
+alluxio.worker.membership.manager.type=STATIC
+alluxio.worker.static.membership.manager.config.file=$tmp/workers
+alluxio.dora.client.ufs.root=$tmp/ufs
+azimuth.gateway.anonymous.read=true
+SITE
+echo "w1 127.0.0.1:$worker_port" >"$tmp/workers"
+"$bin" --conf "$tmp/site.properties" worker --id w1 --listen "127.0.0.1:$worker_port" \
+  --cache-dir "$tmp/cache" --cache-capacity 2GB >"$tmp/worker.out" &
+pids+=($!)
+wait_line "$tmp/worker.out"
+worker=127.0.0.1:$worker_port
+"$bin" --conf "$tmp/site.properties" gateway >"$tmp/gateway.out" &
+gateway_pid=$!
+pids+=($gateway_pid)
+wait_line "$tmp/gateway.out"
+gateway=$(sed -n 's#.*listening on http://##p' "$tmp/gateway.out")
+for f in f4k f64k f1g; do curl -sf -XPOST "http://$worker/load/bench/$f" >/dev/null; done
+
+nginx_port=$(free_port)
+cat >"$tmp/nginx/nginx.conf" <<CONF
+worker_processes auto;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log;
+daemon off;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  tcp_nodelay on;
+  keepalive_requests 1000000;
+  client_body_temp_path $tmp/nginx; proxy_temp_path $tmp/nginx; fastcgi_temp_path $tmp/nginx;
+  uwsgi_temp_path $tmp/nginx; scgi_temp_path $tmp/nginx;
+  upstream worker { server $worker; keepalive 64; }
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location /bench/ {
+      proxy_pass http://worker/files/bench/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering on;
+    }
+  }
+}
+CONF
+nginx -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx" &
+pids+=($!)
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$nginx_port/bench/f4k" >/dev/null && break; sleep 0.1; done
+
+# wrk's summary as "requests/s p99".
+run() {
+  wrk -t1 -c16 -d"${secs}s" --latency "$1" | awk '
+    /Requests\/sec/ { rps = $2 }
+    /^ +99%/        { p99 = $2 }
+    END { print rps, p99 }'
+}
+echo "$(nproc) cores; wrk -t1 -c16 -d${secs}s; azimuth $(git rev-parse --short HEAD), nginx $(nginx -v 2>&1 | sed 's#.*/##')"
+echo "1. cached GetObject"
+printf '%-6s %-22s %10s %10s %14s %14s\n' size path "req/s" "p99" "vs nginx" "vs worker"
+for f in f4k f64k; do
+  read -r w_rps w_p99 < <(run "http://$worker/files/bench/$f")
+  read -r n_rps n_p99 < <(run "http://127.0.0.1:$nginx_port/bench/$f")
+  read -r g_rps g_p99 < <(run "http://$gateway/bench/$f")
+  printf '%-6s %-22s %10s %10s %14s %14s\n' "$f" "worker direct" "$w_rps" "$w_p99" "" ""
+  printf '%-6s %-22s %10s %10s %14s %14s\n' "$f" "nginx proxy -> worker" "$n_rps" "$n_p99" "" \
+    "$(awk -v a="$n_rps" -v b="$w_rps" 'BEGIN { printf "%.2fx", a / b }')"
+  printf '%-6s %-22s %10s %10s %14s %14s\n' "$f" "gateway" "$g_rps" "$g_p99" \
+    "$(awk -v a="$g_rps" -v b="$n_rps" 'BEGIN { printf "%.2fx", a / b }')" \
+    "$(awk -v a="$g_rps" -v b="$w_rps" 'BEGIN { printf "%.2fx", a / b }')"
+done
+
+echo "2. 1 GiB cached object"
+t0=$(date +%s.%N)
+curl -sf -o /dev/null "http://$worker/files/bench/f1g"
+t1=$(date +%s.%N)
+AWS_ACCESS_KEY_ID=anonymous AWS_SECRET_ACCESS_KEY=anonymous AWS_DEFAULT_REGION=us-east-1 \
+  aws --endpoint-url "http://$gateway" --no-sign-request s3 cp s3://bench/f1g "$tmp/f1g.copy" --quiet
+t2=$(date +%s.%N)
+cmp -s "$tmp/f1g.copy" "$tmp/ufs/bench/f1g" || { echo "the copy differs" >&2; exit 1; }
+rm -f "$tmp/f1g.copy"
+awk -v t0="$t0" -v t1="$t1" -v t2="$t2" 'BEGIN {
+  c = t1 - t0; a = t2 - t1; g = 1.073741824
+  printf "curl from the worker  %.2f GB/s\naws s3 cp via gateway %.2f GB/s  (%.2fx curl)\n", g / c, g / a, c / a }'
+
+echo "3. gateway memory (VmHWM; VmRSS at start $(awk '/VmRSS/ { print $2, $3 }' /proc/$gateway_pid/status))"
+downloads=()
+for _ in $(seq 8); do curl -sf -o /dev/null "http://$gateway/bench/f1g" & downloads+=($!); done
+wait "${downloads[@]}"
+echo "8 clients x 1 GiB at once: peak $(awk '/VmHWM/ { print $2, $3 }' /proc/$gateway_pid/status)"
+python3 - "$tmp/ufs/many" <<'PY'
+import os, sys
+root = sys.argv[1]
+for d in range(100):
+    os.makedirs(f"{root}/d{d:02}", exist_ok=True)
+    for k in range(1000):
+        open(f"{root}/d{d:02}/k{k:04}", "wb").close()
+PY
+python3 - "http://$gateway" <<'PY'
+import sys, time, boto3, botocore
+from botocore.config import Config
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
+                  config=Config(signature_version=botocore.UNSIGNED, s3={"addressing_style": "path"}))
+start, keys = time.time(), 0
+for page in s3.get_paginator("list_objects_v2").paginate(Bucket="many"):
+    keys += page["KeyCount"]
+print(f"listed {keys} keys in {time.time() - start:.1f} s (pages of 1000)")
+PY
+echo "after the listing: peak $(awk '/VmHWM/ { print $2, $3 }' /proc/$gateway_pid/status), now $(awk '/VmRSS/ { print $2, $3 }' /proc/$gateway_pid/status)"
+
+echo "4. store requests per cached read, S3 UFS on moto"
+moto_port=$(free_port)
+moto_server -H 127.0.0.1 -p "$moto_port" 2>"$tmp/moto.log" >/dev/null &
+pids+=($!)
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$moto_port/" >/dev/null && break; sleep 0.2; done
+python3 - "http://127.0.0.1:$moto_port" <<'PY'
+import sys, boto3
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
+                  aws_access_key_id="moto", aws_secret_access_key="moto")
+s3.create_bucket(Bucket="lake")
+s3.put_object(Bucket="lake", Key="root/bench/hot", Body=b"h" * 65536)
+PY
+for interval in 1min 0; do
+  p=$(free_port)
+  cat >"$tmp/s3-$interval.properties" <<SITE
+alluxio.cluster.name=s3bench
+alluxio.worker.membership.manager.type=STATIC
+alluxio.worker.static.membership.manager.config.file=$tmp/workers-$interval
+alluxio.dora.client.ufs.root=s3://lake/root
+alluxio.underfs.s3.endpoint=http://127.0.0.1:$moto_port
+s3a.accessKeyId=moto
+s3a.secretKey=moto
+azimuth.gateway.anonymous.read=true
+alluxio.user.file.metadata.sync.interval=$interval
+SITE
+  echo "w1 127.0.0.1:$p" >"$tmp/workers-$interval"
+  "$bin" --conf "$tmp/s3-$interval.properties" worker --id w1 --listen "127.0.0.1:$p" \
+    --cache-dir "$tmp/cache-$interval" >"$tmp/w-$interval.out" &
+  pids+=($!)
+  wait_line "$tmp/w-$interval.out"
+  "$bin" --conf "$tmp/s3-$interval.properties" gateway >"$tmp/g-$interval.out" &
+  pids+=($!)
+  wait_line "$tmp/g-$interval.out"
+  g=$(sed -n 's#.*listening on http://##p' "$tmp/g-$interval.out")
+  curl -sf -o /dev/null "http://$g/bench/hot"   # a first read loads the page
+  before=$(grep -c "/lake/root/bench/hot" "$tmp/moto.log" || true)
+  for _ in $(seq 200); do curl -sf -o /dev/null "http://$g/bench/hot"; done
+  after=$(grep -c "/lake/root/bench/hot" "$tmp/moto.log" || true)
+  awk -v n="$((after - before))" -v i="$interval" 'BEGIN {
+    printf "sync interval %-5s %4d store requests for 200 cached GetObjects: %.2f per read\n", i, n, n / 200 }'
+done
