@@ -75,6 +75,11 @@ pub struct ReadOptions {
     /// object (the S3 gateway, with its ETag) set it, so that failing over
     /// never mixes two versions.
     pub etag: Option<String>,
+    /// Do not tell the read's story: its [`Explain`] keeps only what was
+    /// asked. The counters count the same, and a failure says as much; a
+    /// reader that never looks at the story (a gateway) saves the
+    /// allocations telling it costs.
+    pub quiet: bool,
 }
 
 /// Why a client could not start.
@@ -237,7 +242,7 @@ impl Client {
         let (path, story) = (path.trim_start_matches('/').to_owned(), explain.clone());
         tokio::spawn(async move {
             let mut sink = Sink::Channel(&tx);
-            let record = Recorder::new(&story, &inner.counters);
+            let record = Recorder::new((!options.quiet).then_some(&*story), &inner.counters);
             if let Err(e) = inner
                 .read_into(
                     &path,
@@ -288,7 +293,7 @@ impl Client {
                 length,
                 options.etag.as_deref(),
                 &mut Sink::Buffer(&mut chunks),
-                &Recorder::new(&story, &self.inner.counters),
+                &Recorder::new((!options.quiet).then_some(&story), &self.inner.counters),
             )
             .await;
         let explain = story.into_inner().unwrap_or_else(|e| e.into_inner());

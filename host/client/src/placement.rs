@@ -13,7 +13,9 @@ use crate::ring::HashRing;
 pub(crate) struct Placement {
     view: Arc<MembershipView>,
     /// Each cluster's ring and workers; the client's own cluster is index 0.
-    pub(crate) clusters: Vec<(HashRing, Vec<WorkerRecord>)>,
+    /// Shared, so that a read's plan holds its candidates without copying
+    /// their records.
+    pub(crate) clusters: Vec<(HashRing, Vec<Arc<WorkerRecord>>)>,
 }
 
 impl Placement {
@@ -27,10 +29,10 @@ impl Placement {
         let clusters = order
             .iter()
             .map(|cluster| {
-                let records: Vec<WorkerRecord> = view
+                let records: Vec<Arc<WorkerRecord>> = view
                     .workers()
                     .filter(|r| r.cluster == *cluster)
-                    .cloned()
+                    .map(|r| Arc::new(r.clone()))
                     .collect();
                 (
                     HashRing::new(records.iter().map(|r| r.id.as_str())),
@@ -47,7 +49,7 @@ impl Placement {
         &self,
         path: &str,
         replicas: usize,
-    ) -> impl Iterator<Item = (usize, &WorkerRecord)> {
+    ) -> impl Iterator<Item = (usize, &Arc<WorkerRecord>)> {
         self.clusters
             .iter()
             .enumerate()

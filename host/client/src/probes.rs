@@ -58,7 +58,7 @@ impl CacheProbes {
     pub(crate) async fn probe(
         &self,
         path: &str,
-        replicas: &[WorkerRecord],
+        replicas: &[std::sync::Arc<WorkerRecord>],
         candidates: &mut [Candidate],
     ) -> Option<u64> {
         let now = Instant::now();

@@ -1,7 +1,13 @@
 //! Step 4 of a read, alongside the others: recording it. One recorder per
 //! read feeds both what the read tells (its [`Explain`], for `--explain` and
 //! tests) and the client's counters, so the two cannot disagree.
+//!
+//! Telling the story costs a few allocations per read (names, addresses);
+//! a reader that never looks at it (a gateway serving thousands of reads a
+//! second) reads with [`ReadOptions::quiet`](crate::ReadOptions::quiet), and
+//! only the counters and what a failure must say are kept.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use azimuth_cluster::config;
@@ -15,8 +21,13 @@ use crate::stats::Counters;
 
 /// Records one read.
 pub(crate) struct Recorder<'a> {
-    story: &'a Mutex<Explain>,
+    /// The story, unless the read is quiet.
+    story: Option<&'a Mutex<Explain>>,
     counters: &'a Counters,
+    /// Bytes delivered so far.
+    delivered: AtomicU64,
+    /// Each failed attempt, `source (outcome)`: what the error lists.
+    failures: Mutex<Vec<String>>,
 }
 
 fn cache_name(state: CacheState) -> &'static str {
@@ -28,18 +39,35 @@ fn cache_name(state: CacheState) -> &'static str {
     }
 }
 
+/// How the story names a source.
+fn source_name(plan: &ReadPlan, source: Source) -> String {
+    match source {
+        Source::Worker(_) => format!("worker {}", plan.name(source)),
+        Source::Ufs => plan.name(source),
+    }
+}
+
 impl<'a> Recorder<'a> {
-    pub(crate) fn new(story: &'a Mutex<Explain>, counters: &'a Counters) -> Self {
-        Self { story, counters }
+    /// A recorder telling `story` (none: a quiet read) and counting in `counters`.
+    pub(crate) fn new(story: Option<&'a Mutex<Explain>>, counters: &'a Counters) -> Self {
+        Self {
+            story,
+            counters,
+            delivered: AtomicU64::new(0),
+            failures: Mutex::default(),
+        }
     }
 
-    fn story(&self) -> MutexGuard<'_, Explain> {
-        self.story.lock().unwrap_or_else(|e| e.into_inner())
+    fn story(&self) -> Option<MutexGuard<'_, Explain>> {
+        self.story
+            .map(|story| story.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// The candidates, the policy and its plan.
     pub(crate) fn planned(&self, plan: &ReadPlan) {
-        let mut s = self.story();
+        let Some(mut s) = self.story() else {
+            return;
+        };
         s.candidates = plan
             .replicas
             .iter()
@@ -69,20 +97,27 @@ impl<'a> Recorder<'a> {
         if plan.crosses_zones(source) {
             self.counters.crossed_zones(attempt.bytes);
         }
-        let mut s = self.story();
-        s.attempts.push(Attempt {
-            source: match source {
-                Source::Worker(_) => format!("worker {}", plan.name(source)),
-                Source::Ufs => plan.name(source),
-            },
-            outcome: match &attempt.result {
-                Ok(()) => "served".to_owned(),
-                Err(e) => e.describe(),
-            },
-            bytes: attempt.bytes,
-            then: None,
-        });
-        s.bytes += attempt.bytes;
+        self.delivered.fetch_add(attempt.bytes, Ordering::Relaxed);
+        let outcome = match &attempt.result {
+            Ok(()) => None,
+            Err(e) => {
+                let outcome = e.describe();
+                self.failures
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(format!("{} ({outcome})", source_name(plan, source)));
+                Some(outcome)
+            }
+        };
+        if let Some(mut s) = self.story() {
+            s.attempts.push(Attempt {
+                source: source_name(plan, source),
+                outcome: outcome.unwrap_or_else(|| "served".to_owned()),
+                bytes: attempt.bytes,
+                then: None,
+            });
+            s.bytes += attempt.bytes;
+        }
     }
 
     /// What the read does after the last attempt failed.
@@ -90,27 +125,27 @@ impl<'a> Recorder<'a> {
         if went_on {
             self.counters.failed_over();
         }
-        if let Some(last) = self.story().attempts.last_mut() {
+        if let Some(mut s) = self.story()
+            && let Some(last) = s.attempts.last_mut()
+        {
             last.then = Some(what);
         }
     }
 
     /// The read is done: `source` delivered its last byte.
     pub(crate) fn served(&self, plan: &ReadPlan, source: Source) {
-        let mut s = self.story();
-        self.counters.served(plan.tier(source), s.bytes);
-        s.served_by = s.attempts.last().map(|a| a.source.clone());
+        self.counters
+            .served(plan.tier(source), self.delivered.load(Ordering::Relaxed));
+        if let Some(mut s) = self.story() {
+            s.served_by = s.attempts.last().map(|a| a.source.clone());
+        }
     }
 
     /// The read failed: no source could serve the rest of it.
     pub(crate) fn exhausted(&self, plan: &ReadPlan) -> ReadError {
         self.counters.failed();
-        let s = self.story();
-        let mut tried: Vec<String> = s
-            .attempts
-            .iter()
-            .map(|a| format!("{} ({})", a.source, a.outcome))
-            .collect();
+        let mut tried =
+            std::mem::take(&mut *self.failures.lock().unwrap_or_else(|e| e.into_inner()));
         if tried.is_empty() {
             tried.push("nothing: no healthy worker holds it".into());
         }

@@ -29,6 +29,10 @@ use s3s::{S3Error, S3ErrorCode, S3Result};
 use crate::Inner;
 use crate::names::{no_such_bucket, no_such_key, object_path};
 
+/// Objects (or ranges) up to this size are read whole before they are
+/// answered; larger ones stream. Bounds what one request holds to 1 MiB.
+const WHOLE_READ: u64 = 1 << 20;
+
 /// The conditions of a HEAD or GET.
 struct Conditions<'a> {
     if_match: Option<&'a ETagCondition>,
@@ -51,21 +55,21 @@ fn seconds(timestamp: &Timestamp) -> i64 {
 }
 
 impl Conditions<'_> {
-    /// 412 or 304 when a condition says so, for an object of `file`.
-    fn check(&self, file: &UfsFile) -> S3Result<()> {
-        let etag = file.etag();
+    /// 412 or 304 when a condition says so, for an object of `file`
+    /// whose ETag is `etag`.
+    fn check(&self, file: &UfsFile, etag: &str) -> S3Result<()> {
         let modified = file.modified_ms.div_euclid(1000);
         match (self.if_match, self.if_unmodified_since) {
-            (Some(condition), _) if !names(condition, &etag) => {
-                return Err(precondition_failed("If-Match", &etag));
+            (Some(condition), _) if !names(condition, etag) => {
+                return Err(precondition_failed("If-Match", etag));
             }
             (None, Some(since)) if modified > seconds(since) => {
-                return Err(precondition_failed("If-Unmodified-Since", &etag));
+                return Err(precondition_failed("If-Unmodified-Since", etag));
             }
             _ => {}
         }
         match (self.if_none_match, self.if_modified_since) {
-            (Some(condition), _) if names(condition, &etag) => Err(not_modified()),
+            (Some(condition), _) if names(condition, etag) => Err(not_modified()),
             (None, Some(since)) if modified <= seconds(since) => Err(not_modified()),
             _ => Ok(()),
         }
@@ -117,7 +121,7 @@ impl Inner {
             if_modified_since: input.if_modified_since.as_ref(),
             if_unmodified_since: input.if_unmodified_since.as_ref(),
         }
-        .check(&file)?;
+        .check(&file, &file.etag())?;
         let (_, length, range) = byte_range(input.range.as_ref(), &file)?;
         Ok(HeadObjectOutput {
             accept_ranges: Some("bytes".into()),
@@ -141,40 +145,55 @@ impl Inner {
         // learning that the object changed.
         for fresh in [false, true] {
             let (path, file) = self.object(&input.bucket, &input.key).await?;
-            conditions.check(&file)?;
+            let etag = file.etag();
+            conditions.check(&file, &etag)?;
             let (start, length, content_range) = byte_range(input.range.as_ref(), &file)?;
-            let body = if length == 0 {
-                StreamingBlob::wrap(futures::stream::empty::<Result<Bytes, std::io::Error>>())
+            let options = ReadOptions {
+                etag: Some(etag.clone()),
+                quiet: true,
+            };
+            let read = if length == 0 {
+                Ok(None)
+            } else if length <= WHOLE_READ {
+                // Read on this task, in one piece: a small object pays no
+                // task hop nor channel on its way through.
+                let (read, _) = self
+                    .client
+                    .read_all_with(&path, start, Some(length), options)
+                    .await;
+                read.map(|bytes| Some((bytes, None)))
             } else {
-                let options = ReadOptions {
-                    etag: Some(file.etag()),
-                };
                 let mut stream = self.client.read_with(&path, start, Some(length), options);
                 // The first chunk decides the status: a read that fails
                 // before any byte can still be answered with an error.
                 match stream.next().await {
-                    Some(Ok(first)) => {
-                        let rest = stream.map(|chunk| chunk.map_err(std::io::Error::other));
-                        StreamingBlob::wrap(futures::stream::iter([Ok(first)]).chain(rest))
+                    Some(Ok(first)) => Ok(Some((first, Some(stream)))),
+                    Some(Err(error)) => Err(error),
+                    None => Ok(None),
+                }
+            };
+            let body = match read {
+                Ok(None) => {
+                    StreamingBlob::wrap(futures::stream::empty::<Result<Bytes, std::io::Error>>())
+                }
+                Ok(Some((whole, None))) => {
+                    StreamingBlob::wrap(futures::stream::iter([Ok::<_, std::io::Error>(whole)]))
+                }
+                Ok(Some((first, Some(rest)))) => {
+                    let rest = rest.map(|chunk| chunk.map_err(std::io::Error::other));
+                    StreamingBlob::wrap(futures::stream::iter([Ok(first)]).chain(rest))
+                }
+                Err(error) => {
+                    // Perhaps the object changed: ask the UFS again.
+                    self.metadata.forget(&path);
+                    if !fresh {
+                        tracing::info!(path, %error, "no source has the version known; asking the UFS again");
+                        continue;
                     }
-                    Some(Err(error)) => {
-                        // Perhaps the object changed: ask the UFS again.
-                        self.metadata.forget(&path);
-                        if !fresh {
-                            tracing::info!(path, %error, "no source has the version known; asking the UFS again");
-                            continue;
-                        }
-                        return Err(S3Error::with_message(
-                            S3ErrorCode::ServiceUnavailable,
-                            error.to_string(),
-                        ));
-                    }
-                    None => {
-                        return Err(S3Error::with_message(
-                            S3ErrorCode::InternalError,
-                            format!("the read of {path} ended without a byte"),
-                        ));
-                    }
+                    return Err(S3Error::with_message(
+                        S3ErrorCode::ServiceUnavailable,
+                        error.to_string(),
+                    ));
                 }
             };
             return Ok(GetObjectOutput {
@@ -183,7 +202,7 @@ impl Inner {
                 content_length: Some(length as i64),
                 content_range,
                 content_type: Some("application/octet-stream".into()),
-                e_tag: Some(etag_of(&file)),
+                e_tag: Some(ETag::Strong(etag)),
                 last_modified: Some(last_modified(&file)),
                 ..GetObjectOutput::default()
             });

@@ -22,7 +22,7 @@ pub(crate) struct ReadPlan {
     /// The only version (ETag) of the file this read may deliver bytes of.
     pub(crate) etag: Option<String>,
     /// The candidates' workers, in the order the policy saw them.
-    pub(crate) replicas: Vec<WorkerRecord>,
+    pub(crate) replicas: Vec<Arc<WorkerRecord>>,
     /// The candidates as the policy saw them.
     pub(crate) candidates: Vec<Candidate>,
     /// The request the policy ranked (failover decisions reuse it).
@@ -40,7 +40,7 @@ impl ReadPlan {
     /// The worker of a worker source.
     pub(crate) fn worker(&self, source: Source) -> Option<&WorkerRecord> {
         match source {
-            Source::Worker(i) => self.replicas.get(i as usize),
+            Source::Worker(i) => self.replicas.get(i as usize).map(|w| &**w),
             Source::Ufs => None,
         }
     }
@@ -82,7 +82,7 @@ impl Inner {
         etag: Option<&str>,
     ) -> ReadPlan {
         let placement = self.placements.now();
-        let (replicas, mut candidates): (Vec<WorkerRecord>, Vec<Candidate>) = placement
+        let (replicas, mut candidates): (Vec<Arc<WorkerRecord>>, Vec<Candidate>) = placement
             .replicas(path, self.settings.replicas)
             .map(|(cluster, record)| {
                 let (healthy, rtt_us) = self.health.records.of(&record.id);
