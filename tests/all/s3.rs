@@ -46,13 +46,25 @@ pub struct Gateway {
 }
 
 impl Gateway {
+    /// A gateway logging warnings to the test's stderr.
     pub fn start(conf: &Path) -> Self {
+        Self::spawn(conf, "warn", Stdio::inherit())
+    }
+
+    /// A gateway logging everything (`trace`, s3s and hyper included) to `log`.
+    pub fn start_logging_everything(conf: &Path, log: &Path) -> Self {
+        let file = std::fs::File::create(log).unwrap();
+        Self::spawn(conf, "trace", file.into())
+    }
+
+    fn spawn(conf: &Path, level: &str, stderr: Stdio) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_azimuth"))
             .arg("--conf")
             .arg(conf)
             .args(["gateway", "--listen", "127.0.0.1:0"])
-            .env("AZIMUTH_LOG", "warn")
+            .env("AZIMUTH_LOG", level)
             .stdout(Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .expect("azimuth gateway runs");
         let mut line = String::new();

@@ -3,7 +3,7 @@
 //! s3cmd and rclone (`tests/s3/test_clients.py`), a copy surviving its
 //! local zone's death among them.
 
-use crate::s3::{Gateway, client_site, gateway_lines, pytest};
+use crate::s3::{ACCESS_KEY, Gateway, SECRET_KEY, client_site, gateway_lines, pytest};
 use crate::zones::Zones;
 
 /// The environment the suites read: the gateways, the UFS, zone a's workers.
@@ -43,8 +43,33 @@ fn gateways(zones: &Zones) -> (Gateway, Gateway) {
 #[test]
 fn boto3_reads_lists_and_meets_every_s3_error_through_the_gateway() {
     let zones = Zones::start();
-    let (signed, anonymous) = gateways(&zones);
+    let ufs = zones.ufs.display().to_string();
+    // The signed gateway logs at trace level: whatever the suite does to it
+    // (good, wrong and tampered signatures, presigned URLs), the secret key
+    // must not reach its log.
+    let log = zones.site.write("gateway.log", "");
+    let signed = Gateway::start_logging_everything(
+        &client_site(&zones, "gateway", &ufs, &gateway_lines(&zones, false)),
+        &log,
+    );
+    let anonymous = Gateway::start(&client_site(
+        &zones,
+        "gateway-anonymous",
+        &ufs,
+        &gateway_lines(&zones, true),
+    ));
     pytest("test_gateway.py", &suite_env(&zones, &signed, &anonymous));
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains(ACCESS_KEY),
+        "a trace-level log names the access key of signed requests; the log has {} bytes",
+        logged.len()
+    );
+    assert!(
+        !logged.contains(SECRET_KEY),
+        "the secret key is in the gateway's log {}",
+        log.display()
+    );
 }
 
 #[test]

@@ -355,3 +355,55 @@ def test_presigned_urls_read_and_a_tampered_one_is_refused(s3, bucket):
     flipped = ("1" if signature[0] != "1" else "2") + signature[1:]
     refused = requests.get(url.replace(signature, flipped))
     assert refused.status_code == 403 and "SignatureDoesNotMatch" in refused.text
+
+
+# Metrics.
+
+
+def metric(text, name, **labels):
+    """The value of the sample `name{labels}` in Prometheus text (0 if absent)."""
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        sample, _, value = line.rpartition(" ")
+        if sample == name and not want or sample == f"{name}{{{want}}}":
+            return float(value)
+    return 0.0
+
+
+def total(text, name):
+    """The sum of every sample of `name`, whatever its labels."""
+    return sum(
+        float(line.rpartition(" ")[2])
+        for line in text.splitlines()
+        if line.startswith(name + "{") or line.startswith(name + " ")
+    )
+
+
+def test_metrics_count_requests_bytes_latency_and_name_the_policy(s3, bucket):
+    data = bucket.put("counted", random_bytes(50_000, seed=9))
+    url = f"{os.environ['GATEWAY']}/metrics"
+    before = requests.get(url).text
+    for _ in range(3):
+        assert s3.get_object(Bucket=bucket.name, Key="counted")["Body"].read() == data
+    error_of(s3.get_object, Bucket=bucket.name, Key="not-there")
+    after = requests.get(url).text
+
+    def grew(name, **labels):
+        return metric(after, name, **labels) - metric(before, name, **labels)
+
+    assert grew("azimuth_gateway_requests_total", operation="GetObject", status="200") == 3
+    assert grew("azimuth_gateway_requests_total", operation="GetObject", status="404") == 1
+    assert grew("azimuth_gateway_response_bytes_total", operation="GetObject") >= 3 * len(data)
+    assert grew("azimuth_gateway_request_seconds_count") == 4
+    assert grew("azimuth_gateway_request_seconds_bucket", le="+Inf") == 4
+    # The read path's counters, by the tier that served: the gateway is a
+    # client of the first cluster, which caches the file after a first read.
+    assert total(after, "azimuth_client_read_bytes_total") - total(
+        before, "azimuth_client_read_bytes_total"
+    ) == 3 * len(data)
+    assert total(after, "azimuth_client_reads_total") - total(before, "azimuth_client_reads_total") == 3
+    assert "azimuth_client_cross_zone_bytes_total" in after
+    active = [l for l in after.splitlines() if l.startswith("azimuth_policy_active_info{")]
+    assert len(active) == 1 and 'sha256="' in active[0]
