@@ -9,11 +9,13 @@ mod support;
 mod zones;
 
 mod abi_fidelity;
+mod access;
 mod demo;
 mod differential;
 mod embedded_default;
 mod embedding;
 mod examples;
+mod hostile_input;
 mod hot_swap;
 mod membership;
 mod misbehaving_policies;

@@ -72,16 +72,7 @@ impl Zones {
     /// A client of cluster a with `extra` site lines, once it sees all six
     /// workers.
     pub fn client(&self, name: &str, extra: &str) -> Client {
-        let conf = self.site.write(
-            &format!("client-{name}.properties"),
-            &format!(
-                "alluxio.cluster.name={}\nalluxio.multi.cluster.enabled=true\n\
-                 alluxio.multi.cluster.config.path={}\nalluxio.dora.client.ufs.root={}\n{extra}",
-                CLUSTERS[0],
-                self.topology.display(),
-                self.ufs.display()
-            ),
-        );
+        let conf = self.client_conf(name, extra);
         let config = SiteConfig::load(Some(&conf), |_| {}).unwrap();
         let client = self.runtime.block_on(Client::connect(&config)).unwrap();
         let seen = wait_for(Duration::from_secs(15), || {
@@ -90,6 +81,20 @@ impl Zones {
         });
         assert!(seen.is_some(), "the client never saw all three clusters");
         client
+    }
+
+    /// The site file of a client of cluster a, with `extra` lines.
+    pub fn client_conf(&self, name: &str, extra: &str) -> PathBuf {
+        self.site.write(
+            &format!("client-{name}.properties"),
+            &format!(
+                "alluxio.cluster.name={}\nalluxio.multi.cluster.enabled=true\n\
+                 alluxio.multi.cluster.config.path={}\nalluxio.dora.client.ufs.root={}\n{extra}",
+                CLUSTERS[0],
+                self.topology.display(),
+                self.ufs.display()
+            ),
+        )
     }
 
     pub fn read(

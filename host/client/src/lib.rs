@@ -107,6 +107,15 @@ pub enum ReadError {
         /// Each attempt and how it ended.
         tried: String,
     },
+    /// The request itself was refused (a name the UFS cannot hold, say):
+    /// no source would serve it, and none is blamed.
+    #[error("{path}: the request was refused: {why}")]
+    Rejected {
+        /// The path.
+        path: String,
+        /// The refusal.
+        why: String,
+    },
 }
 
 /// A connected client. Cheap to clone.
@@ -161,7 +170,10 @@ impl Client {
             }
         };
         let (engine, tasks) = follow::start_configured(config)?;
-        let api = WorkerApi::new(config.client.connect_timeout)?;
+        let api = WorkerApi::new(
+            config.client.connect_timeout,
+            config.security.token.as_ref(),
+        )?;
         let health = HealthWatch::new(api.clone(), view.clone(), config.client.first_byte_timeout);
         Ok(Self {
             inner: Arc::new(Inner {

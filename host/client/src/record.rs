@@ -15,7 +15,7 @@ use azimuth_policy::{CacheState, Source};
 
 use crate::ReadError;
 use crate::explain::{Attempt, Explain, ExplainedCandidate};
-use crate::read::attempt::Attempted;
+use crate::read::attempt::{Attempted, SourceError};
 use crate::read::plan::ReadPlan;
 use crate::stats::Counters;
 
@@ -142,6 +142,15 @@ impl<'a> Recorder<'a> {
     }
 
     /// The read failed: no source could serve the rest of it.
+    /// The read ends because its request was refused as invalid.
+    pub(crate) fn rejected(&self, plan: &ReadPlan, error: &SourceError) -> ReadError {
+        self.counters.failed();
+        ReadError::Rejected {
+            path: plan.path.clone(),
+            why: error.message.clone(),
+        }
+    }
+
     pub(crate) fn exhausted(&self, plan: &ReadPlan) -> ReadError {
         self.counters.failed();
         let mut tried =

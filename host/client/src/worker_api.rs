@@ -1,10 +1,12 @@
 //! A typed client for the worker's HTTP API (`azimuth_cluster::api`): the
 //! one place that builds a worker's URLs, so the read path, probes,
-//! preloading, passive caching and the demo all ask a worker the same way.
+//! preloading, passive caching and the demo all ask a worker the same way,
+//! with the cluster token when the site has one.
 
 use std::time::Duration;
 
 use azimuth_cluster::api::{self, FileStatus, Freed};
+use azimuth_cluster::security::ClusterToken;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde::de::DeserializeOwned;
 
@@ -63,11 +65,26 @@ pub struct WorkerApi {
 }
 
 impl WorkerApi {
-    /// A client that gives up connecting to a worker after `connect_timeout`.
-    pub fn new(connect_timeout: Duration) -> Result<Self, ApiError> {
+    /// A client that gives up connecting to a worker after `connect_timeout`
+    /// and sends `token`, if there is one, with every request.
+    pub fn new(connect_timeout: Duration, token: Option<&ClusterToken>) -> Result<Self, ApiError> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = token {
+            let mut value = reqwest::header::HeaderValue::from_str(&token.authorization())
+                .map_err(|_| {
+                    ApiError::Transport(format!(
+                        "the token in {} is not a valid header value",
+                        token.file().display()
+                    ))
+                })?;
+            // Kept out of the header map's Debug output, and so of any log.
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
         let http = reqwest::Client::builder()
             .connect_timeout(connect_timeout)
             .tcp_nodelay(true)
+            .default_headers(headers)
             .build()?;
         Ok(Self { http })
     }

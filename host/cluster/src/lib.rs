@@ -9,6 +9,7 @@
 //! - [`follow`]: the policy engine and follower a configuration asks for;
 //! - [`etcd`]: connections, timeouts and backoff;
 //! - [`api`]: the worker's HTTP API as both sides name it;
+//! - [`security`]: the token the site's processes prove themselves with;
 //! - [`prometheus`]: the metrics text every process writes.
 
 #![warn(missing_docs)]
@@ -20,6 +21,7 @@ pub mod follow;
 pub mod membership;
 pub mod prometheus;
 pub mod published;
+pub mod security;
 pub mod topology;
 
 pub use config::{ConfigError, SiteConfig};

@@ -183,6 +183,12 @@ impl Inner {
                     let rest = rest.map(|chunk| chunk.map_err(std::io::Error::other));
                     StreamingBlob::wrap(futures::stream::iter([Ok(first)]).chain(rest))
                 }
+                Err(error @ azimuth_client::ReadError::Rejected { .. }) => {
+                    return Err(S3Error::with_message(
+                        S3ErrorCode::InvalidArgument,
+                        error.to_string(),
+                    ));
+                }
                 Err(error) => {
                     // Perhaps the object changed: ask the UFS again.
                     self.metadata.forget(&path);
@@ -234,7 +240,13 @@ fn byte_range(range: Option<&Range>, file: &UfsFile) -> S3Result<(u64, u64, Opti
     }
 }
 
-/// A UFS failure as S3 says it.
+/// A UFS failure as S3 says it: the request's fault (a key the UFS cannot
+/// hold) is the client's error, anything else the service's.
 pub(crate) fn ufs_error(e: azimuth_ufs::UfsError) -> S3Error {
-    S3Error::with_message(S3ErrorCode::ServiceUnavailable, e.to_string())
+    let code = if e.is_request_fault() {
+        S3ErrorCode::InvalidArgument
+    } else {
+        S3ErrorCode::ServiceUnavailable
+    };
+    S3Error::with_message(code, e.to_string())
 }

@@ -67,6 +67,25 @@ pub enum UfsError {
     },
 }
 
+impl UfsError {
+    /// Whether the request itself is at fault, not the UFS: a name the UFS
+    /// cannot hold (too long for the file system, an invalid object key).
+    /// Asking again, or asking another worker, would fail the same way, and
+    /// whoever served the request stays healthy.
+    pub fn is_request_fault(&self) -> bool {
+        match self {
+            UfsError::Local { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::InvalidFilename | std::io::ErrorKind::InvalidInput
+            ),
+            UfsError::Store { source, .. } => {
+                matches!(source, object_store::Error::InvalidPath { .. })
+            }
+            UfsError::Config { .. } | UfsError::Changed { .. } => false,
+        }
+    }
+}
+
 /// One version of one UFS file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UfsFile {

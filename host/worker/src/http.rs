@@ -7,7 +7,9 @@
 //! - `DELETE /cache/{path}`: free the file from the cache.
 //! - `GET /metrics` (Prometheus text), `GET /healthz`.
 //!
-//! Bad paths and ranges get a 4xx with the reason in the body.
+//! Bad paths and ranges get a 4xx with the reason in the body. With a
+//! cluster token configured, every route but the open ones needs it
+//! (`access`).
 
 use std::sync::Arc;
 
@@ -24,6 +26,7 @@ use azimuth_policy::PolicyEngine;
 use azimuth_ufs::UfsError;
 use tokio::sync::watch;
 
+use crate::access::{self, Door};
 use crate::files::{Files, Opened, ReadError};
 use crate::range::{self, RangeRequest};
 use crate::{is_registered, paths};
@@ -37,6 +40,8 @@ pub struct AppState {
     pub engine: Option<PolicyEngine>,
     /// Registration state, if this worker registers in etcd.
     pub registered: Option<watch::Receiver<RegistrationState>>,
+    /// Who may ask what of it.
+    pub door: Arc<Door>,
 }
 
 /// The worker's routes (`azimuth_cluster::api` names them).
@@ -49,6 +54,10 @@ pub fn router(state: AppState) -> Router {
         .route(&under(api::CACHE), delete(free))
         .route(api::HEALTHZ, get(healthz))
         .route(api::METRICS, get(metrics))
+        .layer(axum::middleware::from_fn_with_state(
+            state.door.clone(),
+            access::check,
+        ))
         .with_state(state)
 }
 
@@ -65,10 +74,13 @@ impl From<ReadError> for Failure {
     fn from(e: ReadError) -> Self {
         let status = match &e {
             ReadError::NotFound(_) => StatusCode::NOT_FOUND,
+            // The request's own fault (a name the UFS cannot hold): a 4xx,
+            // so that no client takes this worker for a failing one.
+            ReadError::Ufs(e) if e.is_request_fault() => StatusCode::BAD_REQUEST,
             ReadError::Ufs(UfsError::Changed { .. }) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_GATEWAY,
         };
-        if status != StatusCode::NOT_FOUND {
+        if status.is_server_error() {
             tracing::warn!(error = %e, "read failed");
         }
         Failure(status, e.to_string())
@@ -227,6 +239,7 @@ async fn metrics(State(state): State<AppState>) -> String {
         )
         .sample(&[], u8::from(is_registered(&rx.borrow())));
     }
+    state.door.render(&mut out);
     if let Some(engine) = &state.engine {
         prometheus::policy_engine(&mut out, engine);
     }

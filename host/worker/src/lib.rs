@@ -4,10 +4,12 @@
 //! - [`cache`]: the page cache on disk, and its memory tier.
 //! - [`files`]: what a read does (UFS version, cache, single-flight fetches).
 //! - `http`: the routes; [`paths`] and [`range`] check what requests ask.
+//! - `access`: the cluster token every route but the open ones requires.
 //! - `metrics`: the Prometheus counters.
 
 #![warn(missing_docs)]
 
+mod access;
 pub mod cache;
 pub mod files;
 mod http;
@@ -245,6 +247,7 @@ impl Worker {
             files,
             engine,
             registered,
+            door: Arc::new(access::Door::new(config.security.clone())),
         });
         // Responses go out as a header write then body writes: without
         // TCP_NODELAY, Nagle holds the body until the client's delayed ACK (40 ms).

@@ -1,6 +1,7 @@
 //! The HTTP `Range` header: one byte range (`bytes=a-b`, `bytes=a-`,
 //! `bytes=-n`). Several ranges in one request are not supported and are
-//! answered with the whole file, as RFC 9110 allows.
+//! answered with the whole file, as RFC 9110 allows; a range in another
+//! unit is ignored (the whole file), as it requires.
 
 /// What a `Range` header asks for, given the file's length.
 #[derive(Debug, PartialEq, Eq)]
@@ -23,10 +24,12 @@ pub fn parse(header: Option<&str>, length: u64) -> Result<RangeRequest, String> 
     let Some(header) = header else {
         return Ok(RangeRequest::Whole);
     };
-    let spec = header
-        .trim()
-        .strip_prefix("bytes=")
-        .ok_or_else(|| format!("Range {header:?}: only 'bytes=' ranges are supported"))?;
+    // Range units are case-insensitive; a server ignores a unit it does not
+    // know (RFC 9110, 14.2).
+    let spec = match header.trim().split_at_checked(6) {
+        Some((unit, spec)) if unit.eq_ignore_ascii_case("bytes=") => spec,
+        _ => return Ok(RangeRequest::Whole),
+    };
     if spec.contains(',') {
         return Ok(RangeRequest::Whole);
     }
@@ -80,7 +83,9 @@ mod tests {
         assert_eq!(parse(Some("bytes=10-"), 10), Ok(Unsatisfiable));
         assert_eq!(parse(Some("bytes=0-1,4-5"), 10), Ok(Whole));
         assert!(parse(Some("bytes=4-2"), 10).is_err());
-        assert!(parse(Some("items=0-1"), 10).is_err());
+        assert_eq!(parse(Some("items=0-1"), 10), Ok(Whole));
+        assert_eq!(parse(Some("lines 0-1"), 10), Ok(Whole));
+        assert_eq!(parse(Some("Bytes=2-3"), 10), Ok(Part { start: 2, end: 4 }));
         assert!(parse(Some("bytes=a-b"), 10).is_err());
     }
 }

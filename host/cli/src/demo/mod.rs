@@ -353,6 +353,10 @@ impl Demo {
             }
         };
         std::fs::write(self.dir.join("policy.wasm"), DEFAULT_POLICY)?;
+        // Every process of the demo shares a fresh token: workers refuse
+        // reads, loads and even metrics to anyone without it.
+        let token = self.dir.join("cluster.token");
+        write_token(&token)?;
         for name in CLUSTERS {
             let path = self.dir.join(format!("site-{name}.properties"));
             let text = format!(
@@ -363,9 +367,12 @@ impl Demo {
                  alluxio.dora.client.ufs.root={ufs}\n\
                  alluxio.user.replica.prefer.cached.replicas=true\n\
                  alluxio.user.file.passive.cache.enabled=true\n\
-                 azimuth.policy.path={policy}\n",
+                 azimuth.policy.path={policy}\n\
+                 azimuth.security.token.file={token}\n\
+                 azimuth.security.open.routes=/healthz\n",
                 ufs = self.dir.join("ufs").display(),
                 policy = self.dir.join("policy.wasm").display(),
+                token = token.display(),
             );
             std::fs::write(&path, text)?;
             self.sites.push(path);
@@ -718,4 +725,24 @@ fn bar(total: u64, what: &str) -> ProgressBar {
                 .progress_chars("=> "),
         )
         .with_message(what.to_owned())
+}
+
+/// Writes a random cluster token to `path`, readable by its owner only.
+fn write_token(path: &Path) -> anyhow::Result<()> {
+    use rand::Rng;
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut rng = rand::rng();
+    let token: String = (0..32)
+        .map(|_| char::from(b"0123456789abcdef"[rng.random_range(0..16)]))
+        .collect();
+    let _ = std::fs::remove_file(path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    writeln!(file, "{token}")?;
+    Ok(())
 }

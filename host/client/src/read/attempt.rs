@@ -20,11 +20,26 @@ use crate::{Inner, ReadError};
 /// Bytes asked of the UFS at a time when it serves a read.
 const UFS_CHUNK: u64 = 4 << 20;
 
+/// Whose fault a failed attempt was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Blame {
+    /// The source's: it is taken as failing (unhealthy until it answers).
+    Source,
+    /// The request's own input (a 4xx such as a name the UFS cannot hold):
+    /// every source would refuse it, so the read ends, and nobody's health
+    /// changes.
+    Request,
+    /// This client's credentials (401, 403): the worker is well, but will
+    /// not serve this client; the read goes on elsewhere.
+    Credentials,
+}
+
 /// How a source failed, and what to say about it.
 #[derive(Debug)]
 pub(crate) struct SourceError {
     pub(crate) kind: FailureKind,
     pub(crate) message: String,
+    pub(crate) blame: Blame,
 }
 
 impl SourceError {
@@ -32,7 +47,13 @@ impl SourceError {
         Self {
             kind,
             message: message.into(),
+            blame: Blame::Source,
         }
+    }
+
+    fn blaming(mut self, blame: Blame) -> Self {
+        self.blame = blame;
+        self
     }
 
     /// `kind: message`, as the story and the final error say it.
@@ -179,10 +200,12 @@ impl Inner {
         }
         if !status.is_success() {
             let why = response.text().await.unwrap_or_default();
-            return Err(SourceError::new(
-                FailureKind::IoError,
-                format!("HTTP {status}: {}", why.trim()),
-            ));
+            let error = |kind| SourceError::new(kind, format!("HTTP {status}: {}", why.trim()));
+            return Err(match status.as_u16() {
+                401 | 403 => error(FailureKind::Refused).blaming(Blame::Credentials),
+                400..=499 => error(FailureKind::IoError).blaming(Blame::Request),
+                _ => error(FailureKind::IoError),
+            });
         }
         // A 200 to a ranged request carries the whole file: skip to `from`.
         let mut skip = if status == reqwest::StatusCode::OK {
@@ -231,7 +254,14 @@ impl Inner {
                 format!("this client has no UFS ({} is not set)", config::UFS_ROOT),
             ));
         };
-        let ufs_error = |e: UfsError| SourceError::new(FailureKind::IoError, e.to_string());
+        let ufs_error = |e: UfsError| {
+            let blame = if e.is_request_fault() {
+                Blame::Request
+            } else {
+                Blame::Source
+            };
+            SourceError::new(FailureKind::IoError, e.to_string()).blaming(blame)
+        };
         let file =
             ufs.head(path).await.map_err(ufs_error)?.ok_or_else(|| {
                 SourceError::new(FailureKind::NotFound, format!("no file {path}"))

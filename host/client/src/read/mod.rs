@@ -3,7 +3,8 @@
 //! 1. [`plan`]: the file's replicas become candidates; the policy orders them.
 //! 2. [`attempt`]: the first source is read, from the first byte not yet
 //!    delivered.
-//! 3. On a failure, the policy says what next ([`retry`] holds the host's
+//! 3. On a failure, the policy says what next (unless the request itself
+//!    was at fault, which ends the read: every source would refuse it) ([`retry`] holds the host's
 //!    ceilings on its retries), and step 2 goes on with the next source or
 //!    the same one again, from the exact byte where the failed one stopped.
 //! 4. Every step is recorded (`record`): the read's story and the counters.
@@ -19,7 +20,7 @@ use std::sync::Arc;
 
 use azimuth_policy::{Failure, FailureKind, Source};
 
-use self::attempt::Sink;
+use self::attempt::{Blame, Sink};
 use self::retry::{Cursor, Then};
 use crate::record::Recorder;
 use crate::{Inner, ReadError};
@@ -57,7 +58,12 @@ impl Inner {
             if sink.is_closed() {
                 return Ok(()); // The reader went away.
             }
-            self.source_failed(&plan, source, error.kind);
+            match error.blame {
+                // No source would take it: end here, everyone healthy.
+                Blame::Request => return Err(record.rejected(&plan, &error)),
+                Blame::Credentials => {}
+                Blame::Source => self.source_failed(&plan, source, error.kind),
+            }
             // 3. Ask the policy, within the host's ceilings.
             plan.request.attempt += 1;
             let failure = Failure {

@@ -198,6 +198,16 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "false",
         "the S3 gateway serves reads and listings to unsigned requests",
     ),
+    (
+        SECURITY_TOKEN_FILE,
+        "(none)",
+        "file holding the token workers require of every client (`Authorization: Bearer`)",
+    ),
+    (
+        SECURITY_OPEN_ROUTES,
+        "/healthz,/metrics",
+        "worker routes served without the token (comma-separated; empty: none)",
+    ),
 ];
 
 /// The cluster this process belongs to.
@@ -284,3 +294,7 @@ pub const GATEWAY_ANONYMOUS_READ: &str = "azimuth.gateway.anonymous.read";
 pub const S3_ACCESS_KEY_ID_AWS: &str = "aws.accessKeyId";
 /// Another name of s3a.secretKey (Alluxio Enterprise's).
 pub const S3_SECRET_KEY_AWS: &str = "aws.secretKey";
+/// File holding the token workers require of every client (`Authorization: Bearer`).
+pub const SECURITY_TOKEN_FILE: &str = "azimuth.security.token.file";
+/// Worker routes served without the token (comma-separated; empty: none).
+pub const SECURITY_OPEN_ROUTES: &str = "azimuth.security.open.routes";

@@ -95,6 +95,16 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    /// The cluster token's file is unusable (the message names the file,
+    /// never the token).
+    #[error("{origin}: {key}: {source}", key = SECURITY_TOKEN_FILE)]
+    Token {
+        /// Where the file was named.
+        origin: Origin,
+        /// What is wrong with it.
+        #[source]
+        source: crate::security::TokenError,
+    },
     /// A line of the gateway's credentials file is not `ACCESS_KEY SECRET_KEY`
     /// (the message never quotes the line: it may hold a secret).
     #[error("{}:{line}: {why} (a line is `ACCESS_KEY SECRET_KEY`)", file.display())]

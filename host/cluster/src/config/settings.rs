@@ -10,6 +10,7 @@ use std::time::Duration;
 use azimuth_policy::PolicyConfig;
 use azimuth_ufs::{SyncInterval, Ufs};
 
+use crate::security::SecuritySettings;
 use crate::topology::Layout;
 
 /// The validated configuration of one process.
@@ -48,6 +49,8 @@ pub struct SiteConfig {
     pub worker: WorkerSettings,
     /// The S3 gateway's listener and access.
     pub gateway: GatewaySettings,
+    /// How the site's processes prove themselves to each other.
+    pub security: SecuritySettings,
 }
 
 /// etcd credentials. The password is kept out of `Debug` output, so that a

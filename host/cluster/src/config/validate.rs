@@ -18,6 +18,7 @@ use super::settings::{
 };
 use super::{ConfigError, Origin, RawSettings, values};
 use crate::membership::keys::check_name;
+use crate::security::{ClusterToken, DEFAULT_OPEN_ROUTES, SecuritySettings};
 use crate::topology::{Layout, MembershipSource};
 
 impl RawSettings {
@@ -59,6 +60,7 @@ impl RawSettings {
             policy: self.policy()?,
             worker: self.worker()?,
             gateway: self.gateway()?,
+            security: self.security()?,
         })
     }
 
@@ -275,6 +277,45 @@ impl RawSettings {
                 .parsed(GATEWAY_ANONYMOUS_READ, values::parse_bool)?
                 .unwrap_or(false),
         })
+    }
+
+    fn security(&self) -> Result<SecuritySettings, ConfigError> {
+        let token = match self.path(SECURITY_TOKEN_FILE) {
+            None => None,
+            Some(file) => Some(
+                ClusterToken::read(&file).map_err(|source| ConfigError::Token {
+                    origin: self.entries[SECURITY_TOKEN_FILE].origin.clone(),
+                    source,
+                })?,
+            ),
+        };
+        let open_routes = match self.entries.get(SECURITY_OPEN_ROUTES) {
+            // Set but empty: every route needs the token.
+            Some(_) => {
+                let routes: Vec<String> = self
+                    .string(SECURITY_OPEN_ROUTES)
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(|r| r.trim().to_owned())
+                    .filter(|r| !r.is_empty())
+                    .collect();
+                if let Some(other) = routes
+                    .iter()
+                    .find(|r| !DEFAULT_OPEN_ROUTES.contains(&r.as_str()))
+                {
+                    return Err(self.bad(
+                        SECURITY_OPEN_ROUTES,
+                        &format!(
+                            "{other:?} cannot be opened: only {} can (the others read files or change state)",
+                            DEFAULT_OPEN_ROUTES.join(" and ")
+                        ),
+                    ));
+                }
+                routes
+            }
+            None => SecuritySettings::default().open_routes,
+        };
+        Ok(SecuritySettings { token, open_routes })
     }
 
     /// Reads the gateway's credentials file: `ACCESS_KEY SECRET_KEY` a line,

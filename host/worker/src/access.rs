@@ -1,0 +1,85 @@
+//! The worker's door: with a cluster token configured
+//! (`azimuth.security.token.file`), every request but those to the open
+//! routes (`azimuth.security.open.routes`) must carry it as
+//! `Authorization: Bearer TOKEN`; 401 without it, 403 with another one.
+//! Refusals are counted by reason, and logged without what was presented.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use azimuth_cluster::prometheus;
+use azimuth_cluster::security::{Admission, SecuritySettings};
+
+/// Who the worker lets in, and how many it turned away.
+#[derive(Debug, Default)]
+pub struct Door {
+    settings: SecuritySettings,
+    missing: AtomicU64,
+    wrong: AtomicU64,
+}
+
+impl Door {
+    /// A door keeping to `settings`.
+    pub fn new(settings: SecuritySettings) -> Self {
+        Self {
+            settings,
+            ..Self::default()
+        }
+    }
+
+    /// The refusals in Prometheus text format.
+    pub fn render(&self, out: &mut String) {
+        let mut family = prometheus::family(
+            out,
+            "azimuth_worker_requests_refused_total",
+            "counter",
+            "Requests refused for want of the cluster token, by reason (missing: 401, wrong: 403).",
+        );
+        family.sample(
+            &[("reason", "missing")],
+            self.missing.load(Ordering::Relaxed),
+        );
+        family.sample(&[("reason", "wrong")], self.wrong.load(Ordering::Relaxed));
+    }
+}
+
+/// The layer in front of every route.
+pub async fn check(State(door): State<Arc<Door>>, request: Request, next: Next) -> Response {
+    let Some(token) = &door.settings.token else {
+        return next.run(request).await;
+    };
+    if door.settings.is_open(request.uri().path()) {
+        return next.run(request).await;
+    }
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    let (status, counter, why) = match token.admits(presented) {
+        Admission::Granted => return next.run(request).await,
+        Admission::Missing => (
+            StatusCode::UNAUTHORIZED,
+            &door.missing,
+            "this worker requires the cluster token (Authorization: Bearer, azimuth.security.token.file)",
+        ),
+        Admission::Wrong => (
+            StatusCode::FORBIDDEN,
+            &door.wrong,
+            "the token presented is not this cluster's (azimuth.security.token.file)",
+        ),
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+    tracing::debug!(path = request.uri().path(), %status, "request refused");
+    let mut response = (status, format!("{why}\n")).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"azimuth\""),
+        );
+    }
+    response
+}
