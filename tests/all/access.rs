@@ -221,3 +221,88 @@ fn a_worker_refuses_to_start_with_an_unusable_token_file_naming_the_file_not_the
     ));
     assert!(err.contains("\"/files\" cannot be opened"), "{err}");
 }
+
+const ROOT_PASSWORD: &str = "etcd-root-pw-5d1c";
+
+#[test]
+fn etcd_with_auth_admits_the_configured_user_and_a_wrong_password_stops_a_process_at_once() {
+    let etcd = crate::processes::Etcd::start("auth");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut admin = etcd_client::Client::connect([etcd.url.as_str()], None)
+            .await
+            .unwrap();
+        let _ = admin.role_add("root").await; // present already in some versions
+        admin.user_add("root", ROOT_PASSWORD, None).await.unwrap();
+        admin.user_grant_role("root", "root").await.unwrap();
+        admin.auth_enable().await.unwrap();
+    });
+    let site = Site::new();
+    let ufs = site.dir.path().join("ufs");
+    std::fs::create_dir_all(&ufs).unwrap();
+    let conf = |name: &str, password: &str| {
+        site.write(
+            &format!("{name}.properties"),
+            &format!(
+                "alluxio.cluster.name=secured\nalluxio.etcd.endpoints={}\n\
+                 alluxio.etcd.username=root\nalluxio.etcd.password={password}\n\
+                 alluxio.dora.client.ufs.root={}\n",
+                etcd.url,
+                ufs.display()
+            ),
+        )
+    };
+    let good = conf("good", ROOT_PASSWORD);
+    let _worker = Worker::start(&good, "w1", &["--ufs", &ufs.display().to_string()]);
+    let good = good.display().to_string();
+    let listed = crate::processes::wait_for(std::time::Duration::from_secs(15), || {
+        let out = crate::support::azimuth(&["--conf", &good, "info", "nodes"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.success() && text.contains("w1")).then_some(text)
+    });
+    assert!(
+        listed.is_some(),
+        "w1 never appeared to a client with the password"
+    );
+
+    let bad = conf("bad", "not-the-password-77").display().to_string();
+    let cache = site.dir.path().join("cache-w2").display().to_string();
+    let ufs = ufs.display().to_string();
+    for args in [
+        vec![
+            "--conf",
+            &bad,
+            "worker",
+            "--id",
+            "w2",
+            "--ufs",
+            &ufs,
+            "--cache-dir",
+            &cache,
+        ],
+        vec!["--conf", &bad, "info", "nodes"],
+        vec!["--conf", &bad, "read", "anything", "-o", "/dev/null"],
+    ] {
+        let started = std::time::Instant::now();
+        let out = crate::support::azimuth(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "{args:?} ran with a wrong password: {}",
+            show(&out)
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{args:?} took {:?} to give up",
+            started.elapsed()
+        );
+        assert!(
+            err.contains("refused user \"root\"") && err.contains("alluxio.etcd.password"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            !err.contains("not-the-password-77") && !err.contains(ROOT_PASSWORD),
+            "{err}"
+        );
+    }
+}

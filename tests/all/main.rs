@@ -24,5 +24,6 @@ mod policy_cli;
 mod policy_rollout;
 mod read_path;
 mod s3_gateway;
+mod secrets;
 mod site_config;
 mod worker_cache;

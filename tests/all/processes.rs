@@ -124,6 +124,16 @@ impl Worker {
     /// the line announcing its address. Without `--ufs` and `--cache-dir` in
     /// `extra`, it gets an empty UFS and a cache of its own.
     pub fn start(conf: &Path, id: &str, extra: &[&str]) -> Self {
+        Self::spawn(conf, id, extra, "warn", Stdio::inherit())
+    }
+
+    /// Like [`Worker::start`], logging everything (`trace`) to `log`.
+    pub fn start_logging_everything(conf: &Path, id: &str, extra: &[&str], log: &Path) -> Self {
+        let file = std::fs::File::create(log).unwrap();
+        Self::spawn(conf, id, extra, "trace", file.into())
+    }
+
+    fn spawn(conf: &Path, id: &str, extra: &[&str], level: &str, stderr: Stdio) -> Self {
         let mut defaults = Vec::new();
         let dirs = (!extra.contains(&"--ufs")).then(|| {
             let dir = tempfile::tempdir().unwrap();
@@ -142,9 +152,9 @@ impl Worker {
             .args(["worker", "--id", id])
             .args(extra)
             .args(&defaults)
-            .env("AZIMUTH_LOG", "warn")
+            .env("AZIMUTH_LOG", level)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("azimuth worker runs");
         let stdout = child.stdout.take().unwrap();

@@ -94,6 +94,9 @@ pub enum ConnectError {
     /// The HTTP client could not be built.
     #[error("cannot start the HTTP client: {0}")]
     Http(#[from] ApiError),
+    /// etcd refused the configured user and password.
+    #[error(transparent)]
+    EtcdCredentials(#[from] azimuth_cluster::etcd::CredentialsRefused),
 }
 
 /// Why a read failed.
@@ -158,6 +161,7 @@ impl Client {
         let own_cluster = config
             .require_cluster_name("a client reads as a member of one cluster")?
             .to_owned();
+        config.check_etcd_credentials().await?;
         let (view, membership) = match &config.layout {
             Layout::Static { view, .. } => {
                 let (tx, rx) = watch::channel(Arc::new(view.clone()));

@@ -65,9 +65,71 @@ impl EtcdTarget {
         timed("connect", Client::connect(&self.endpoints, Some(options))).await
     }
 
+    /// Whether etcd refuses this target's credentials: connects once and
+    /// reports an authentication failure as [`CredentialsRefused`]. Any
+    /// other outcome (etcd down or slow included) is `Ok`: those are retried
+    /// by whoever follows etcd, while a wrong password would be refused
+    /// forever, so a process should stop at once and say so.
+    pub async fn check_credentials(&self) -> Result<(), CredentialsRefused> {
+        let Some(credentials) = &self.credentials else {
+            return Ok(());
+        };
+        match self.connect().await {
+            Err(EtcdError::Request { source, .. }) if is_auth_failure(&source) => {
+                Err(CredentialsRefused {
+                    user: credentials.user.clone(),
+                    endpoints: self.describe(),
+                    why: auth_message(&source),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The endpoints, comma-separated, for messages.
     pub fn describe(&self) -> String {
         self.endpoints.join(",")
+    }
+}
+
+/// etcd refused a process's user name and password.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "etcd at {endpoints} refused user {user:?}: {why} (check {}/{})",
+    crate::config::ETCD_USERNAME,
+    crate::config::ETCD_PASSWORD
+)]
+pub struct CredentialsRefused {
+    /// The user (`alluxio.etcd.username`).
+    pub user: String,
+    /// The etcd endpoints.
+    pub endpoints: String,
+    /// What etcd said.
+    pub why: String,
+}
+
+/// Whether etcd's answer says the credentials are wrong (or that it has no
+/// authentication to check them against).
+fn is_auth_failure(error: &etcd_client::Error) -> bool {
+    match error {
+        // Matched on etcd's words: its codes for these (InvalidArgument,
+        // FailedPrecondition) also mean other things.
+        etcd_client::Error::GRpcStatus(status) => {
+            let message = status.message();
+            message.contains("authentication failed")
+                || message.contains("invalid user ID or password")
+                || message.contains("user name is empty")
+                || message.contains("authentication is not enabled")
+        }
+        _ => false,
+    }
+}
+
+/// etcd's own words, without the transport's wrapping.
+fn auth_message(error: &etcd_client::Error) -> String {
+    match error {
+        etcd_client::Error::GRpcStatus(status) => status.message().to_owned(),
+        other => other.to_string(),
     }
 }
 

@@ -75,6 +75,9 @@ pub enum StartError {
     /// The configured policy could not be started.
     #[error(transparent)]
     Policy(#[from] FollowError),
+    /// etcd refused the configured user and password.
+    #[error(transparent)]
+    EtcdCredentials(#[from] azimuth_cluster::etcd::CredentialsRefused),
 }
 
 /// A worker's validated settings, resolved from the site configuration.
@@ -128,6 +131,7 @@ impl Worker {
             cluster,
             ufs,
         } = plan;
+        config.check_etcd_credentials().await?;
         let listen_error = |source| StartError::Listen {
             address: config.worker.listen.clone(),
             source,

@@ -51,6 +51,7 @@ pub fn read_view(config: &SiteConfig, limit: Duration) -> anyhow::Result<Members
         Layout::Etcd { groups, .. } => {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
+                config.check_etcd_credentials().await?;
                 let watcher = MembershipWatcher::start(groups, config.etcd_credentials.as_ref());
                 Ok(watcher.settled(limit).await.as_ref().clone())
             })

@@ -11,9 +11,21 @@ use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
+/// The policy compiler's crates. At debug and trace level they log every
+/// pass over every function of a component — hundreds of thousands of lines
+/// and tens of seconds per policy compiled — so they are held at `info`
+/// unless the filter names them.
+const COMPILER_TARGETS: [&str; 3] = ["cranelift", "wasmtime_internal_cranelift", "regalloc2"];
+
 /// `filter` as a tracing filter, or `warn` if it does not parse.
 fn env_filter(filter: &str) -> EnvFilter {
-    EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("warn"))
+    let mut directives = filter.to_owned();
+    for target in COMPILER_TARGETS {
+        if !filter.contains(target) {
+            directives.push_str(&format!(",{target}=info"));
+        }
+    }
+    EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("warn"))
 }
 
 /// Log lines matching `filter` to standard error.

@@ -35,7 +35,9 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "azimuth", version, propagate_version = true)]
 pub struct Args {
-    /// Log filter (`error`, `warn`, `info`, `debug`, or a tracing directive).
+    /// Log filter (`error`, `warn`, `info`, `debug`, `trace`, or a tracing
+    /// directive). The policy compiler (cranelift) logs at `info` at most
+    /// unless the filter names it, e.g. `trace,cranelift=trace`.
     #[arg(long, global = true, env = "AZIMUTH_LOG", default_value = "warn")]
     pub log: String,
 

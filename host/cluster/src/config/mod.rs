@@ -163,6 +163,29 @@ impl SiteConfig {
         raw.validate()
     }
 
+    /// Whether every etcd of the layout accepts `alluxio.etcd.username` and
+    /// `.password` (when they are set): a process checks once at start, so
+    /// that a wrong password stops it with etcd's answer instead of leaving
+    /// it retrying. The etcds are asked at once; one that does not answer
+    /// (within 2 s) is not held against the credentials.
+    pub async fn check_etcd_credentials(&self) -> Result<(), crate::etcd::CredentialsRefused> {
+        if self.etcd_credentials.is_none() {
+            return Ok(());
+        }
+        let mut set = tokio::task::JoinSet::new();
+        for group in self.layout.etcds() {
+            let target =
+                crate::etcd::EtcdTarget::new(&group.endpoints, self.etcd_credentials.as_ref());
+            set.spawn(async move { target.check_credentials().await });
+        }
+        while let Some(result) = set.join_next().await {
+            if let Ok(Err(refused)) = result {
+                return Err(refused);
+            }
+        }
+        Ok(())
+    }
+
     /// The cluster name, or an error saying why this command needs one.
     pub fn require_cluster_name(&self, why: &str) -> Result<&str, ConfigError> {
         self.cluster_name
