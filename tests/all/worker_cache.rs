@@ -431,13 +431,6 @@ fn bad_paths_and_ranges_get_a_4xx_with_the_reason() {
             416,
             "not a byte offset",
         ),
-        (
-            "GET",
-            "/files/data/f",
-            Some("lines=1-2"),
-            416,
-            "only 'bytes='",
-        ),
         ("GET", "/status/../secret", None, 400, "'..' segment"),
         ("POST", "/load/data/missing", None, 404, "no such file"),
         ("DELETE", "/cache/%2e%2e", None, 400, "'..' segment"),
