@@ -27,3 +27,4 @@ mod s3_gateway;
 mod secrets;
 mod site_config;
 mod worker_cache;
+mod worker_limits;

@@ -29,6 +29,7 @@ use tokio::sync::watch;
 use crate::access::{self, Door};
 use crate::files::{Files, Opened, ReadError};
 use crate::range::{self, RangeRequest};
+use crate::serve::ServerStats;
 use crate::{is_registered, paths};
 
 /// What the handlers share.
@@ -42,6 +43,8 @@ pub struct AppState {
     pub registered: Option<watch::Receiver<RegistrationState>>,
     /// Who may ask what of it.
     pub door: Arc<Door>,
+    /// The server's connection counters.
+    pub server: Arc<ServerStats>,
 }
 
 /// The worker's routes (`azimuth_cluster::api` names them).
@@ -240,6 +243,23 @@ async fn metrics(State(state): State<AppState>) -> String {
         .sample(&[], u8::from(is_registered(&rx.borrow())));
     }
     state.door.render(&mut out);
+    for (name, kind, help, value) in [
+        (
+            "azimuth_worker_connections_open",
+            "gauge",
+            "HTTP connections open now.",
+            &state.server.open,
+        ),
+        (
+            "azimuth_worker_connections_refused_total",
+            "counter",
+            "Connections closed at once: azimuth.worker.http.max.connections were open.",
+            &state.server.refused,
+        ),
+    ] {
+        prometheus::family(&mut out, name, kind, help)
+            .sample(&[], value.load(std::sync::atomic::Ordering::Relaxed));
+    }
     if let Some(engine) = &state.engine {
         prometheus::policy_engine(&mut out, engine);
     }

@@ -6,6 +6,8 @@
 //! - `http`: the routes; [`paths`] and [`range`] check what requests ask.
 //! - `access`: the cluster token every route but the open ones requires.
 //! - `metrics`: the Prometheus counters.
+//! - `serve`: the accept loop and its limits (header deadline and size,
+//!   open connections).
 
 #![warn(missing_docs)]
 
@@ -16,6 +18,7 @@ mod http;
 mod metrics;
 pub mod paths;
 pub mod range;
+mod serve;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -116,7 +119,7 @@ pub struct Worker {
     // Held so the registration task does not read the sender's drop as a stop.
     _record: Arc<watch::Sender<WorkerRecord>>,
     registration: Option<Registration>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    server: tokio::task::JoinHandle<()>,
     shutdown: watch::Sender<bool>,
     _tasks: Vec<AbortOnDrop>,
 }
@@ -246,25 +249,27 @@ impl Worker {
             )
         });
         let registered = registration.as_ref().map(Registration::state);
-        let (shutdown, mut shutdown_rx) = watch::channel(false);
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let server_stats = Arc::new(serve::ServerStats::default());
         let app = http::router(http::AppState {
             files,
             engine,
             registered,
             door: Arc::new(access::Door::new(config.security.clone())),
+            server: server_stats.clone(),
         });
-        // Responses go out as a header write then body writes: without
-        // TCP_NODELAY, Nagle holds the body until the client's delayed ACK (40 ms).
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = shutdown_rx.wait_for(|s| *s).await;
-                })
-                .await
-        });
+        let limits = serve::Limits {
+            header_timeout: config.worker.header_timeout,
+            max_header_bytes: config.worker.max_header_bytes,
+            max_connections: config.worker.max_connections,
+        };
+        let server = tokio::spawn(serve::serve(
+            listener,
+            app,
+            limits,
+            server_stats,
+            shutdown_rx,
+        ));
         Ok(Self {
             _record: record_tx,
             address,

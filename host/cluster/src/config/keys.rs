@@ -199,6 +199,21 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "the S3 gateway serves reads and listings to unsigned requests",
     ),
     (
+        WORKER_HEADER_TIMEOUT,
+        "10s",
+        "how long a request's headers may take to reach a worker; a slower client is cut off",
+    ),
+    (
+        WORKER_MAX_HEADER_BYTES,
+        "32KB",
+        "largest request headers a worker reads (8KB to 1MB; 431 beyond)",
+    ),
+    (
+        WORKER_MAX_CONNECTIONS,
+        "10000",
+        "connections a worker holds open at once; one more is closed at once",
+    ),
+    (
         SECURITY_TOKEN_FILE,
         "(none)",
         "file holding the token workers require of every client (`Authorization: Bearer`)",
@@ -298,3 +313,9 @@ pub const S3_SECRET_KEY_AWS: &str = "aws.secretKey";
 pub const SECURITY_TOKEN_FILE: &str = "azimuth.security.token.file";
 /// Worker routes served without the token (comma-separated; empty: none).
 pub const SECURITY_OPEN_ROUTES: &str = "azimuth.security.open.routes";
+/// How long a request's headers may take to reach a worker; a slower client is cut off.
+pub const WORKER_HEADER_TIMEOUT: &str = "azimuth.worker.http.header.timeout";
+/// Largest request headers a worker reads (8KB to 1MB; 431 beyond).
+pub const WORKER_MAX_HEADER_BYTES: &str = "azimuth.worker.http.max.header.bytes";
+/// Connections a worker holds open at once; one more is closed at once.
+pub const WORKER_MAX_CONNECTIONS: &str = "azimuth.worker.http.max.connections";

@@ -169,6 +169,15 @@ pub struct WorkerSettings {
     /// `azimuth.worker.memory.cache.size`: bytes of hot pages kept in memory
     /// above the disk cache (default 64 MiB; 0 turns it off).
     pub memory_cache_size: u64,
+    /// `azimuth.worker.http.header.timeout`: how long a request's headers
+    /// may take to arrive (default 10 s, 100 ms to 10 min).
+    pub header_timeout: Duration,
+    /// `azimuth.worker.http.max.header.bytes`: how large a request's
+    /// headers may be (default 32 KiB, 8 KiB to 1 MiB; 431 beyond).
+    pub max_header_bytes: usize,
+    /// `azimuth.worker.http.max.connections`: connections open at once
+    /// (default 10000); one more is closed at once.
+    pub max_connections: usize,
 }
 
 /// The S3 gateway's settings.

@@ -260,6 +260,21 @@ impl RawSettings {
             memory_cache_size: self
                 .parsed(MEMORY_CACHE_SIZE, values::parse_size)?
                 .unwrap_or(64 << 20),
+            header_timeout: self.bounded_duration(
+                WORKER_HEADER_TIMEOUT,
+                Duration::from_secs(10),
+                Duration::from_millis(100)..=Duration::from_secs(600),
+                "100ms and 10min",
+            )?,
+            max_header_bytes: match self.parsed(WORKER_MAX_HEADER_BYTES, values::parse_size)? {
+                // hyper's read buffer, which holds the headers, is 8 KiB at least.
+                Some(bytes) if !(8 << 10..=1 << 20).contains(&bytes) => {
+                    return Err(self.bad(WORKER_MAX_HEADER_BYTES, "must be between 8KB and 1MB"));
+                }
+                Some(bytes) => bytes as usize,
+                None => 32 << 10,
+            },
+            max_connections: self.bounded_whole(WORKER_MAX_CONNECTIONS, 10_000, 1..=1_000_000)?,
         })
     }
 
