@@ -184,6 +184,53 @@ fn a_corrupted_page_is_never_served_and_is_counted() {
 }
 
 #[test]
+fn truncated_and_deleted_page_files_under_a_running_worker_are_refetched_never_served_short() {
+    let s = Setup::new();
+    // Three pages of 1 MiB (the default page size) and a bit.
+    let data = s.file("data/big", 3 * (1 << 20) + 12_345, 11);
+    let w = s.worker(&["--memory-cache", "0"]);
+    assert!(get(&w, "/files/data/big", None).1 == data);
+    let mut pages = page_files(&s.cache);
+    pages.sort();
+    assert_eq!(pages.len(), 4);
+    // One page cut short, one cut to nothing, one deleted.
+    let file = std::fs::OpenOptions::new().write(true).open(&pages[0]).unwrap();
+    file.set_len(4096 + 100).unwrap();
+    drop(file);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&pages[1])
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    std::fs::remove_file(&pages[2]).unwrap();
+    let ufs_reads = w.metric("azimuth_worker_ufs_reads_total");
+
+    for (range, want) in [
+        (None, &data[..]),
+        (Some("bytes=1000-2999999"), &data[1000..3_000_000]),
+        (Some("bytes=-5000"), &data[data.len() - 5000..]),
+    ] {
+        let (status, body) = get(&w, "/files/data/big", range);
+        assert!(status == 200 || status == 206, "{range:?}: {status}");
+        assert!(body == want, "{range:?}: damaged bytes were served");
+    }
+    assert!(
+        w.metric("azimuth_worker_cache_checksum_failures_total") >= 2,
+        "the two cut pages are counted as failed"
+    );
+    assert_eq!(
+        w.metric("azimuth_worker_ufs_reads_total") - ufs_reads,
+        3,
+        "each damaged page is fetched again, once"
+    );
+    // Cached again in full: the next read is all hits.
+    let hits = w.metric("azimuth_worker_cache_hits_total");
+    assert!(get(&w, "/files/data/big", None).1 == data);
+    assert_eq!(w.metric("azimuth_worker_cache_hits_total") - hits, 4);
+}
+
+#[test]
 fn hot_single_page_reads_come_from_memory_streams_do_not_and_freeing_drops_them() {
     let s = Setup::new();
     let small = s.file("data/small", 64 << 10, 9);
