@@ -150,17 +150,10 @@ fn with_no_open_routes_even_health_and_metrics_need_the_token() {
     let dir = tempfile::tempdir().unwrap();
     let token = token_file(&dir, TOKEN);
     let site = Site::new();
-    let list = site.write("workers", "");
-    let conf = site.write(
-        "closed.properties",
-        &format!(
-            "alluxio.cluster.name=closed\nalluxio.worker.membership.manager.type=STATIC\n\
-             alluxio.worker.static.membership.manager.config.file={}\n\
-             azimuth.security.token.file={}\nazimuth.security.open.routes=\n",
-            list.display(),
-            token.display()
-        ),
-    );
+    let conf = site.lone_cluster(&format!(
+        "azimuth.security.token.file={}\nazimuth.security.open.routes=\n",
+        token.display()
+    ));
     let worker = Worker::start(&conf, "w1", &[]);
     let http = Http::new();
     for route in ["healthz", "metrics"] {
@@ -190,35 +183,25 @@ fn refused_start(conf: &Path) -> String {
 fn a_worker_refuses_to_start_with_an_unusable_token_file_naming_the_file_not_the_token() {
     let dir = tempfile::tempdir().unwrap();
     let site = Site::new();
-    let list = site.write("workers", "");
-    let base = format!(
-        "alluxio.cluster.name=t\nalluxio.worker.membership.manager.type=STATIC\n\
-         alluxio.worker.static.membership.manager.config.file={}\n",
-        list.display()
-    );
     let weak = token_file(&dir, "hunter2-secret");
-    let err = refused_start(&site.write(
-        "weak.properties",
-        &format!("{base}azimuth.security.token.file={}\n", weak.display()),
-    ));
+    let err = refused_start(
+        &site.lone_cluster(&format!("azimuth.security.token.file={}\n", weak.display())),
+    );
     assert!(err.contains(&weak.display().to_string()), "{err}");
     assert!(err.contains("at least 16"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
 
     let absent = dir.path().join("no-such.token");
-    let err = refused_start(&site.write(
-        "absent.properties",
-        &format!("{base}azimuth.security.token.file={}\n", absent.display()),
-    ));
+    let err = refused_start(&site.lone_cluster(&format!(
+        "azimuth.security.token.file={}\n",
+        absent.display()
+    )));
     assert!(
         err.contains("no-such.token") && err.contains("azimuth.security.token.file"),
         "{err}"
     );
 
-    let err = refused_start(&site.write(
-        "route.properties",
-        &format!("{base}azimuth.security.open.routes=/healthz,/files\n"),
-    ));
+    let err = refused_start(&site.lone_cluster("azimuth.security.open.routes=/healthz,/files\n"));
     assert!(err.contains("\"/files\" cannot be opened"), "{err}");
 }
 

@@ -351,6 +351,20 @@ impl Site {
         )
     }
 
+    /// Writes `lone.properties`: cluster `lone`, STATIC membership with an
+    /// empty list (a worker alone), and `extra` lines.
+    pub fn lone_cluster(&self, extra: &str) -> PathBuf {
+        let list = self.write("lone-workers", "");
+        self.write(
+            "lone.properties",
+            &format!(
+                "alluxio.cluster.name=lone\nalluxio.worker.membership.manager.type=STATIC\n\
+                 alluxio.worker.static.membership.manager.config.file={}\n{extra}",
+                list.display()
+            ),
+        )
+    }
+
     /// Writes `site.properties` for cluster `local` with STATIC membership
     /// listed in `workers`.
     pub fn static_cluster(&self, workers: &Path) -> PathBuf {

@@ -194,7 +194,10 @@ fn truncated_and_deleted_page_files_under_a_running_worker_are_refetched_never_s
     pages.sort();
     assert_eq!(pages.len(), 4);
     // One page cut short, one cut to nothing, one deleted.
-    let file = std::fs::OpenOptions::new().write(true).open(&pages[0]).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&pages[0])
+        .unwrap();
     file.set_len(4096 + 100).unwrap();
     drop(file);
     std::fs::OpenOptions::new()

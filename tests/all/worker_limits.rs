@@ -9,18 +9,10 @@ use std::time::{Duration, Instant};
 
 use crate::processes::{Site, Worker, wait_for};
 
+/// A worker alone in its cluster, with `extra` site lines.
 fn worker(extra: &str) -> (Site, Worker) {
     let site = Site::new();
-    let list = site.write("workers", "");
-    let conf = site.write(
-        "limits.properties",
-        &format!(
-            "alluxio.cluster.name=limits\nalluxio.worker.membership.manager.type=STATIC\n\
-             alluxio.worker.static.membership.manager.config.file={}\n{extra}",
-            list.display()
-        ),
-    );
-    let worker = Worker::start(&conf, "w1", &[]);
+    let worker = Worker::start(&site.lone_cluster(extra), "w1", &[]);
     (site, worker)
 }
 
