@@ -4,13 +4,13 @@
 //! open routes to anyone, and every client of the project — the read path,
 //! `azimuth load`, `info nodes` — sends the token and reads on as before.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use reqwest::blocking::Client as Http;
 use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 
 use crate::processes::{Site, Worker};
-use crate::support::show;
+use crate::support::{refused_worker_start, show};
 use crate::zones::{CLUSTERS, Zones, served_by_cluster};
 
 const TOKEN: &str = "7f3c9e0a5b41d2866c0e4f9a1b3d5e7f";
@@ -166,25 +166,13 @@ fn with_no_open_routes_even_health_and_metrics_need_the_token() {
     }
 }
 
-/// Runs `azimuth worker` with `conf` and expects it to refuse to start.
-fn refused_start(conf: &Path) -> String {
-    let out = crate::support::azimuth(&[
-        "--conf",
-        &conf.display().to_string(),
-        "worker",
-        "--id",
-        "w1",
-    ]);
-    assert!(!out.status.success(), "{}", show(&out));
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 #[test]
 fn a_worker_refuses_to_start_with_an_unusable_token_file_naming_the_file_not_the_token() {
     let dir = tempfile::tempdir().unwrap();
     let site = Site::new();
     let weak = token_file(&dir, "hunter2-secret");
-    let err = refused_start(
+    let err = refused_worker_start(
+        site.dir.path(),
         &site.lone_cluster(&format!("azimuth.security.token.file={}\n", weak.display())),
     );
     assert!(err.contains(&weak.display().to_string()), "{err}");
@@ -192,16 +180,22 @@ fn a_worker_refuses_to_start_with_an_unusable_token_file_naming_the_file_not_the
     assert!(!err.contains("hunter2"), "{err}");
 
     let absent = dir.path().join("no-such.token");
-    let err = refused_start(&site.lone_cluster(&format!(
-        "azimuth.security.token.file={}\n",
-        absent.display()
-    )));
+    let err = refused_worker_start(
+        site.dir.path(),
+        &site.lone_cluster(&format!(
+            "azimuth.security.token.file={}\n",
+            absent.display()
+        )),
+    );
     assert!(
         err.contains("no-such.token") && err.contains("azimuth.security.token.file"),
         "{err}"
     );
 
-    let err = refused_start(&site.lone_cluster("azimuth.security.open.routes=/healthz,/files\n"));
+    let err = refused_worker_start(
+        site.dir.path(),
+        &site.lone_cluster("azimuth.security.open.routes=/healthz,/files\n"),
+    );
     assert!(err.contains("\"/files\" cannot be opened"), "{err}");
 }
 

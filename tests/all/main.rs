@@ -26,5 +26,6 @@ mod read_path;
 mod s3_gateway;
 mod secrets;
 mod site_config;
+mod tls;
 mod worker_cache;
 mod worker_limits;

@@ -169,7 +169,7 @@ impl Worker {
             .unwrap_or_else(|_| panic!("worker {id} did not announce its address"));
         let address = line
             .trim()
-            .rsplit_once("http://")
+            .rsplit_once("://")
             .unwrap_or_else(|| panic!("worker {id} printed {line:?} instead of its address"))
             .1
             .to_owned();

@@ -1,17 +1,17 @@
 //! Secrets never show: a full run with every kind of secret the project
 //! takes — the cluster token, etcd's password, the S3 UFS's secret key, the
-//! gateway's secret key — logging everything (`trace`) in every process,
+//! gateway's secret key, a TLS private key — logging everything (`trace`) in every process,
 //! and every output of it read for them: workers' and the gateway's logs,
 //! `read --explain`, `load`, `info nodes` (text and JSON), every `/metrics`,
 //! S3 answers to good and badly signed requests, errors, and `--help`.
 
 use std::process::Command;
 
-use reqwest::blocking::Client as Http;
 use reqwest::header::AUTHORIZATION;
 
 use crate::processes::{Etcd, Site, Worker, wait_for};
 use crate::s3::{ACCESS_KEY, Gateway, Moto, SECRET_KEY, venv};
+use crate::tls::{Ca, files, https, tls_lines};
 
 const TOKEN: &str = "cluster-token-9f2e61c0d4b87a35";
 const ETCD_PASSWORD: &str = "etcd-password-3b7d0e";
@@ -59,6 +59,12 @@ fn no_secret_appears_in_any_output_of_a_full_run_logging_everything() {
         .status()
         .unwrap();
     assert!(made.success());
+    // TLS between the processes; the worker's key is a secret too.
+    let ca = Ca::new("secrets CA");
+    let ca_file = site.write("ca.crt", &ca.cert.pem());
+    let worker_pem = ca.issue(&["127.0.0.1"]);
+    let tls_key = key_body(&worker_pem.1);
+    let tls = tls_lines(&ca_file, Some(&files(&site, "worker", worker_pem)));
     let token = site.write("cluster.token", &format!("{TOKEN}\n"));
     let keys = site.write("gateway-keys", &format!("{ACCESS_KEY} {SECRET_KEY}\n"));
     let conf = site.write(
@@ -70,7 +76,7 @@ fn no_secret_appears_in_any_output_of_a_full_run_logging_everything() {
              alluxio.underfs.s3.endpoint={}\nalluxio.underfs.s3.endpoint.region=us-east-1\n\
              s3a.accessKeyId=moto\ns3a.secretKey={MOTO_SECRET}\n\
              azimuth.security.token.file={}\nazimuth.security.open.routes=\n\
-             azimuth.gateway.credentials.file={}\n",
+             azimuth.gateway.credentials.file={}\n{tls}",
             etcd.url,
             moto.url,
             token.display(),
@@ -126,17 +132,17 @@ fn no_secret_appears_in_any_output_of_a_full_run_logging_everything() {
     );
 
     // HTTP answers: metrics with the token, refusals, S3 answers.
-    let http = Http::new();
+    let http = https(&ca.cert.pem(), None);
     let bearer = format!("Bearer {TOKEN}");
     for (name, request) in [
         (
             "worker /metrics",
-            http.get(format!("http://{}/metrics", worker.address))
+            http.get(format!("https://{}/metrics", worker.address))
                 .header(AUTHORIZATION, &bearer),
         ),
         (
             "worker refusal",
-            http.get(format!("http://{}/files/data/file.bin", worker.address))
+            http.get(format!("https://{}/files/data/file.bin", worker.address))
                 .header(AUTHORIZATION, "Bearer cluster-token-9f2e61c0d4b87a3X"),
         ),
         (
@@ -188,7 +194,13 @@ fn no_secret_appears_in_any_output_of_a_full_run_logging_everything() {
     );
 
     for (name, text) in &outputs {
-        for secret in [TOKEN, ETCD_PASSWORD, MOTO_SECRET, SECRET_KEY] {
+        for secret in [
+            TOKEN,
+            ETCD_PASSWORD,
+            MOTO_SECRET,
+            SECRET_KEY,
+            tls_key.as_str(),
+        ] {
             assert!(
                 !text.contains(secret),
                 "{name} shows the secret {secret:?}:\n{}",
@@ -205,6 +217,11 @@ fn has_trace_of_requests(outputs: &[(String, String)]) -> bool {
         .iter()
         .filter(|(name, _)| name.ends_with(".log"))
         .all(|(_, text)| text.contains("TRACE"))
+}
+
+/// A run of the private key's PEM body long enough to be unmistakable.
+fn key_body(pem: &str) -> String {
+    pem.lines().nth(1).expect("a PEM body").to_owned()
 }
 
 /// The lines around `secret` in `text`.

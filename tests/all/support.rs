@@ -56,6 +56,26 @@ pub fn azimuth(args: &[&str]) -> Output {
         .expect("azimuth runs")
 }
 
+/// Runs `azimuth --conf <conf> worker` (its UFS and cache under `dir`) and
+/// expects it to refuse to start; returns what it said on standard error.
+pub fn refused_worker_start(dir: &Path, conf: &Path) -> String {
+    let ufs = dir.display().to_string();
+    let cache = dir.join("refused-cache").display().to_string();
+    let out = azimuth(&[
+        "--conf",
+        &conf.display().to_string(),
+        "worker",
+        "--id",
+        "w1",
+        "--ufs",
+        &ufs,
+        "--cache-dir",
+        &cache,
+    ]);
+    assert!(!out.status.success(), "{}", show(&out));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// Standard output and error of a run, for assertion messages.
 pub fn show(out: &Output) -> String {
     format!(

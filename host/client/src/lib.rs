@@ -174,10 +174,7 @@ impl Client {
             }
         };
         let (engine, tasks) = follow::start_configured(config)?;
-        let api = WorkerApi::new(
-            config.client.connect_timeout,
-            config.security.token.as_ref(),
-        )?;
+        let api = WorkerApi::new(config.client.connect_timeout, &config.security)?;
         let health = HealthWatch::new(api.clone(), view.clone(), config.client.first_byte_timeout);
         Ok(Self {
             inner: Arc::new(Inner {

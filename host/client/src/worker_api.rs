@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use azimuth_cluster::api::{self, FileStatus, Freed};
-use azimuth_cluster::security::ClusterToken;
+use azimuth_cluster::security::SecuritySettings;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde::de::DeserializeOwned;
 
@@ -62,14 +62,18 @@ impl From<reqwest::Error> for ApiError {
 #[derive(Clone, Debug)]
 pub struct WorkerApi {
     http: reqwest::Client,
+    /// `http`, or `https` when the site speaks TLS.
+    scheme: &'static str,
 }
 
 impl WorkerApi {
-    /// A client that gives up connecting to a worker after `connect_timeout`
-    /// and sends `token`, if there is one, with every request.
-    pub fn new(connect_timeout: Duration, token: Option<&ClusterToken>) -> Result<Self, ApiError> {
+    /// A client that gives up connecting to a worker after `connect_timeout`,
+    /// sends the site's token, if it has one, with every request, and speaks
+    /// TLS (trusting the site's CA only, presenting this process's
+    /// certificate if it has one) when the site does.
+    pub fn new(connect_timeout: Duration, security: &SecuritySettings) -> Result<Self, ApiError> {
         let mut headers = reqwest::header::HeaderMap::new();
-        if let Some(token) = token {
+        if let Some(token) = &security.token {
             let mut value = reqwest::header::HeaderValue::from_str(&token.authorization())
                 .map_err(|_| {
                     ApiError::Transport(format!(
@@ -81,18 +85,44 @@ impl WorkerApi {
             value.set_sensitive(true);
             headers.insert(reqwest::header::AUTHORIZATION, value);
         }
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(connect_timeout)
             .tcp_nodelay(true)
-            .default_headers(headers)
-            .build()?;
-        Ok(Self { http })
+            .default_headers(headers);
+        let scheme = match &security.tls {
+            None => "http",
+            Some(tls) => {
+                let unusable = |file: &std::path::Path, e: reqwest::Error| {
+                    ApiError::Transport(format!("{}: {}", file.display(), crate::error_chain(&e)))
+                };
+                builder = builder.use_rustls_tls().tls_built_in_root_certs(false);
+                let roots = reqwest::Certificate::from_pem_bundle(tls.ca.pem())
+                    .map_err(|e| unusable(&tls.ca.file, e))?;
+                for root in roots {
+                    builder = builder.add_root_certificate(root);
+                }
+                if let Some((cert, key)) = &tls.identity {
+                    let mut pem = key.pem().to_vec();
+                    pem.push(b'\n');
+                    pem.extend_from_slice(cert.pem());
+                    let identity =
+                        reqwest::Identity::from_pem(&pem).map_err(|e| unusable(&cert.file, e))?;
+                    builder = builder.identity(identity);
+                }
+                "https"
+            }
+        };
+        Ok(Self {
+            http: builder.build()?,
+            scheme,
+        })
     }
 
-    /// `http://{address}{route}{path}`, each segment of `path` escaped.
-    fn url(address: &str, route: &str, path: &str) -> String {
+    /// `{scheme}://{address}{route}{path}`, each segment of `path` escaped.
+    fn url(&self, address: &str, route: &str, path: &str) -> String {
         format!(
-            "http://{address}{route}{}",
+            "{}://{address}{route}{}",
+            self.scheme,
             utf8_percent_encode(path, SEGMENT)
         )
     }
@@ -115,7 +145,7 @@ impl WorkerApi {
         };
         let mut request = self
             .http
-            .get(Self::url(address, api::FILES, path))
+            .get(self.url(address, api::FILES, path))
             .header(reqwest::header::RANGE, range);
         if let Some(etag) = etag {
             request = request.header(reqwest::header::IF_MATCH, format!("\"{etag}\""));
@@ -132,26 +162,26 @@ impl WorkerApi {
     ) -> Result<FileStatus, ApiError> {
         let request = self
             .http
-            .get(Self::url(address, api::STATUS, path))
+            .get(self.url(address, api::STATUS, path))
             .timeout(timeout);
         json(request.send().await?).await
     }
 
     /// `POST /load/{path}`: resolves once the worker has cached the whole file.
     pub async fn load(&self, address: &str, path: &str) -> Result<FileStatus, ApiError> {
-        let request = self.http.post(Self::url(address, api::LOAD, path));
+        let request = self.http.post(self.url(address, api::LOAD, path));
         json(request.send().await?).await
     }
 
     /// `DELETE /cache/{path}`.
     pub async fn free(&self, address: &str, path: &str) -> Result<Freed, ApiError> {
-        let request = self.http.delete(Self::url(address, api::CACHE, path));
+        let request = self.http.delete(self.url(address, api::CACHE, path));
         json(request.send().await?).await
     }
 
     /// `GET /healthz`, answered within `timeout`.
     pub async fn healthz(&self, address: &str, timeout: Duration) -> Result<(), ApiError> {
-        let url = format!("http://{address}{}", api::HEALTHZ);
+        let url = format!("{}://{address}{}", self.scheme, api::HEALTHZ);
         checked(self.http.get(url).timeout(timeout).send().await?)
             .await
             .map(drop)
@@ -159,7 +189,7 @@ impl WorkerApi {
 
     /// `GET /metrics`: the worker's Prometheus text.
     pub async fn metrics(&self, address: &str) -> Result<String, ApiError> {
-        let url = format!("http://{address}{}", api::METRICS);
+        let url = format!("{}://{address}{}", self.scheme, api::METRICS);
         let body = checked(self.http.get(url).send().await?).await?;
         String::from_utf8(body.to_vec()).map_err(|e| ApiError::Unreadable(e.to_string()))
     }
@@ -192,12 +222,17 @@ mod tests {
 
     #[test]
     fn paths_are_escaped_segment_by_segment() {
+        let api = WorkerApi::new(
+            std::time::Duration::from_secs(1),
+            &azimuth_cluster::security::SecuritySettings::default(),
+        )
+        .unwrap();
         assert_eq!(
-            WorkerApi::url("127.0.0.1:1", "/files/", "data/a b?#%.bin"),
+            api.url("127.0.0.1:1", "/files/", "data/a b?#%.bin"),
             "http://127.0.0.1:1/files/data/a%20b%3F%23%25.bin"
         );
         assert_eq!(
-            WorkerApi::url("h:2", "/status/", "plain/part-0001"),
+            api.url("h:2", "/status/", "plain/part-0001"),
             "http://h:2/status/plain/part-0001"
         );
     }

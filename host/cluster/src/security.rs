@@ -6,8 +6,12 @@
 //! which neither read files nor change anything) answer without it, so that
 //! load balancers and Prometheus need no secret.
 //!
-//! The token never appears in `Debug` output or an error message: only the
-//! file it came from is named.
+//! With `azimuth.security.tls.ca` set, they speak HTTPS instead, and a client
+//! certificate the CA signed admits a request as the token does
+//! ([`TlsSettings`]).
+//!
+//! The token and keys never appear in `Debug` output or an error message:
+//! only the files they came from are named.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -152,6 +156,131 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
+/// Why a TLS file is unusable. The message names the file and the key,
+/// never a key's bytes.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The file cannot be read.
+    #[error("{key}: cannot read {}: {source}", file.display())]
+    Read {
+        /// The setting that names it.
+        key: &'static str,
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file holds no PEM item of the kind the key wants, or a broken one.
+    #[error("{key}: {} holds no usable {what} ({why})", file.display())]
+    Pem {
+        /// The setting that names it.
+        key: &'static str,
+        /// The file.
+        file: PathBuf,
+        /// A certificate, or a private key.
+        what: &'static str,
+        /// What the PEM reader said.
+        why: String,
+    },
+    /// Only one of the certificate and the key is set.
+    #[error("{set} is set without {missing}: a certificate goes with its key")]
+    Unpaired {
+        /// The one set.
+        set: &'static str,
+        /// The one missing.
+        missing: &'static str,
+    },
+}
+
+/// A PEM file, read and checked when the site is read.
+#[derive(Clone)]
+pub struct PemFile {
+    /// Where it came from.
+    pub file: PathBuf,
+    /// Its bytes.
+    pem: Arc<[u8]>,
+}
+
+impl PemFile {
+    /// Its bytes (for a key: secret).
+    pub fn pem(&self) -> &[u8] {
+        &self.pem
+    }
+
+    /// Reads `file` (named by `key`) and checks it holds certificates.
+    pub fn certificates(key: &'static str, file: &Path) -> Result<Self, TlsError> {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject;
+        let read = Self::read(key, file)?;
+        let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&read.pem).collect();
+        match certs {
+            Ok(certs) if !certs.is_empty() => Ok(read),
+            Ok(_) => Err(read.unusable(key, "certificate", "no CERTIFICATE block")),
+            Err(e) => Err(read.unusable(key, "certificate", &e.to_string())),
+        }
+    }
+
+    /// Reads `file` (named by `key`) and checks it holds a private key.
+    pub fn private_key(key: &'static str, file: &Path) -> Result<Self, TlsError> {
+        use rustls_pki_types::PrivateKeyDer;
+        use rustls_pki_types::pem::PemObject;
+        let read = Self::read(key, file)?;
+        match PrivateKeyDer::from_pem_slice(&read.pem) {
+            Ok(_) => Ok(read),
+            // The reader's message never quotes the key's bytes.
+            Err(e) => Err(read.unusable(key, "private key", &e.to_string())),
+        }
+    }
+
+    fn read(key: &'static str, file: &Path) -> Result<Self, TlsError> {
+        let pem = std::fs::read(file).map_err(|source| TlsError::Read {
+            key,
+            file: file.to_owned(),
+            source,
+        })?;
+        Ok(Self {
+            file: file.to_owned(),
+            pem: pem.into(),
+        })
+    }
+
+    fn unusable(&self, key: &'static str, what: &'static str, why: &str) -> TlsError {
+        TlsError::Pem {
+            key,
+            file: self.file.clone(),
+            what,
+            why: why.to_owned(),
+        }
+    }
+}
+
+/// TLS between the site's processes: on when `azimuth.security.tls.ca` is
+/// set. Workers then serve HTTPS with their certificate and key, and admit a
+/// client that presents a certificate the CA signed as they admit the
+/// token; clients reach workers over HTTPS, trusting that CA only, and
+/// present their own certificate when they have one.
+#[derive(Clone)]
+pub struct TlsSettings {
+    /// `azimuth.security.tls.ca`: the CA certificates the site trusts.
+    pub ca: PemFile,
+    /// `azimuth.security.tls.cert` and `.key`: this process's certificate
+    /// chain and private key (a worker must have them; a client may).
+    pub identity: Option<(PemFile, PemFile)>,
+}
+
+impl fmt::Debug for TlsSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsSettings")
+            .field("ca", &self.ca.file)
+            .field(
+                "identity",
+                &self.identity.as_ref().map(|(c, k)| (&c.file, &k.file)),
+            )
+            .finish()
+    }
+}
+
 /// How a site's processes prove themselves to each other.
 #[derive(Clone, Debug)]
 pub struct SecuritySettings {
@@ -161,6 +290,8 @@ pub struct SecuritySettings {
     /// `azimuth.security.open.routes`: routes a worker serves without the
     /// token (default `/healthz,/metrics`).
     pub open_routes: Vec<String>,
+    /// `azimuth.security.tls.*`, read (default none: plain HTTP).
+    pub tls: Option<TlsSettings>,
 }
 
 impl Default for SecuritySettings {
@@ -171,6 +302,7 @@ impl Default for SecuritySettings {
                 .iter()
                 .map(|r| (*r).to_owned())
                 .collect(),
+            tls: None,
         }
     }
 }

@@ -1,7 +1,10 @@
 //! The worker's door: with a cluster token configured
-//! (`azimuth.security.token.file`), every request but those to the open
-//! routes (`azimuth.security.open.routes`) must carry it as
-//! `Authorization: Bearer TOKEN`; 401 without it, 403 with another one.
+//! (`azimuth.security.token.file`) or TLS (`azimuth.security.tls.*`),
+//! every request but those to the open routes
+//! (`azimuth.security.open.routes`) must carry the token as
+//! `Authorization: Bearer TOKEN` or come over a connection whose client
+//! certificate the site's CA signed; 401 without either, 403 with another
+//! token.
 //! Refusals are counted by reason, and logged without what was presented.
 
 use std::sync::Arc;
@@ -13,6 +16,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use azimuth_cluster::prometheus;
 use azimuth_cluster::security::{Admission, SecuritySettings};
+
+use crate::tls::PeerCertified;
 
 /// Who the worker lets in, and how many it turned away.
 #[derive(Debug, Default)]
@@ -47,24 +52,30 @@ impl Door {
     }
 }
 
-/// The layer in front of every route.
+/// The layer in front of every route. With a token or TLS configured, a
+/// request needs the token or a client certificate the site's CA signed.
 pub async fn check(State(door): State<Arc<Door>>, request: Request, next: Next) -> Response {
-    let Some(token) = &door.settings.token else {
-        return next.run(request).await;
-    };
-    if door.settings.is_open(request.uri().path()) {
+    let settings = &door.settings;
+    if settings.token.is_none() && settings.tls.is_none()
+        || settings.is_open(request.uri().path())
+        || request.extensions().get::<PeerCertified>().is_some()
+    {
         return next.run(request).await;
     }
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
         .map(HeaderValue::as_bytes);
-    let (status, counter, why) = match token.admits(presented) {
+    let admission = match &settings.token {
+        Some(token) => token.admits(presented),
+        None => Admission::Missing,
+    };
+    let (status, counter, why) = match admission {
         Admission::Granted => return next.run(request).await,
         Admission::Missing => (
             StatusCode::UNAUTHORIZED,
             &door.missing,
-            "this worker requires the cluster token (Authorization: Bearer, azimuth.security.token.file)",
+            "this worker requires the cluster token (Authorization: Bearer, azimuth.security.token.file) or a client certificate the site's CA signed (azimuth.security.tls.*)",
         ),
         Admission::Wrong => (
             StatusCode::FORBIDDEN,

@@ -7,7 +7,7 @@
 //! - `access`: the cluster token every route but the open ones requires.
 //! - `metrics`: the Prometheus counters.
 //! - `serve`: the accept loop and its limits (header deadline and size,
-//!   open connections).
+//!   open connections); [`tls`]: HTTPS and client certificates.
 
 #![warn(missing_docs)]
 
@@ -19,6 +19,7 @@ mod metrics;
 pub mod paths;
 pub mod range;
 mod serve;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -81,6 +82,9 @@ pub enum StartError {
     /// etcd refused the configured user and password.
     #[error(transparent)]
     EtcdCredentials(#[from] azimuth_cluster::etcd::CredentialsRefused),
+    /// The TLS files do not make a server configuration.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsSetupError),
 }
 
 /// A worker's validated settings, resolved from the site configuration.
@@ -135,6 +139,12 @@ impl Worker {
             ufs,
         } = plan;
         config.check_etcd_credentials().await?;
+        let tls = config
+            .security
+            .tls
+            .as_ref()
+            .map(tls::acceptor)
+            .transpose()?;
         let listen_error = |source| StartError::Listen {
             address: config.worker.listen.clone(),
             source,
@@ -266,6 +276,7 @@ impl Worker {
         let server = tokio::spawn(serve::serve(
             listener,
             app,
+            tls,
             limits,
             server_stats,
             shutdown_rx,

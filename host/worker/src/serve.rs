@@ -10,6 +10,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::Request;
+use hyper::body::Incoming;
+use tokio::time::timeout;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+use crate::tls::PeerCertified;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -39,10 +46,12 @@ pub struct ServerStats {
     pub refused: AtomicU64,
 }
 
-/// Serves `app` on `listener` within `limits` until `shutdown` turns true.
+/// Serves `app` on `listener` (over TLS with `tls`) within `limits` until
+/// `shutdown` turns true.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
+    tls: Option<TlsAcceptor>,
     limits: Limits,
     stats: Arc<ServerStats>,
     mut shutdown: watch::Receiver<bool>,
@@ -74,14 +83,41 @@ pub async fn serve(
         // Responses go out as a header write then body writes: without
         // TCP_NODELAY, Nagle holds the body until the client's delayed ACK.
         let _ = tcp.set_nodelay(true);
-        let connection = graceful
-            .watch(http.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(app.clone())));
+        let (watcher, http, app, tls) =
+            (graceful.watcher(), http.clone(), app.clone(), tls.clone());
         let stats = stats.clone();
         stats.open.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
-            // A connection's end (a client gone, a header deadline missed)
-            // is the client's business, not the worker's.
-            let _ = connection.await;
+            // A connection's end (a client gone, a header deadline missed, a
+            // handshake refused) is the client's business, not the worker's.
+            match tls {
+                None => {
+                    let service = TowerToHyperService::new(app);
+                    let _ = watcher
+                        .watch(http.serve_connection(TokioIo::new(tcp), service))
+                        .await;
+                }
+                // The handshake, too, must finish within the header deadline.
+                Some(acceptor) => {
+                    match timeout(limits.header_timeout, acceptor.accept(tcp)).await {
+                        Ok(Ok(stream)) => {
+                            let certified = stream.get_ref().1.peer_certificates().is_some();
+                            let app = app.map_request(move |mut request: Request<Incoming>| {
+                                if certified {
+                                    request.extensions_mut().insert(PeerCertified);
+                                }
+                                request
+                            });
+                            let service = TowerToHyperService::new(app);
+                            let _ = watcher
+                                .watch(http.serve_connection(TokioIo::new(stream), service))
+                                .await;
+                        }
+                        Ok(Err(error)) => tracing::debug!(%error, "TLS handshake refused"),
+                        Err(_) => tracing::debug!("TLS handshake past the header deadline"),
+                    }
+                }
+            }
             stats.open.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
         });

@@ -63,7 +63,8 @@ pub enum Command {
     Policy(policy::PolicyCommand),
     /// Run a worker: serve its HTTP API and register it in its cluster.
     ///
-    /// Prints `worker <id> of cluster <name> listening on http://<addr>` once
+    /// Prints `worker <id> of cluster <name> listening on http://<addr>` (`https://` with
+    /// `azimuth.security.tls.*`) once
     /// it serves; deregisters and exits on SIGTERM or Ctrl-C. Example:
     /// `azimuth --conf site.properties worker --cluster alx-ns-alluxio-a`
     Worker(worker::WorkerArgs),

@@ -68,6 +68,11 @@ pub fn run(site: &SiteArgs, args: WorkerArgs) -> anyhow::Result<Outcome> {
             args.memory_cache,
         );
     })?;
+    let scheme = if config.security.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let plan = WorkerPlan::new(config)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
@@ -75,7 +80,7 @@ pub fn run(site: &SiteArgs, args: WorkerArgs) -> anyhow::Result<Outcome> {
         let record = worker.record.borrow().clone();
         // Scripts and tests read this line to find the worker.
         println!(
-            "worker {} of cluster {} listening on http://{}",
+            "worker {} of cluster {} listening on {scheme}://{}",
             record.id, record.cluster, worker.address
         );
         shutdown_signal().await;

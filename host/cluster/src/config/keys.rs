@@ -219,6 +219,21 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "file holding the token workers require of every client (`Authorization: Bearer`)",
     ),
     (
+        SECURITY_TLS_CA,
+        "(none)",
+        "PEM file of the CA that signs the site's certificates: set, workers serve HTTPS and clients trust only it",
+    ),
+    (
+        SECURITY_TLS_CERT,
+        "(none)",
+        "PEM certificate chain of this process (a worker's server certificate, a client's own)",
+    ),
+    (
+        SECURITY_TLS_KEY,
+        "(none)",
+        "PEM private key of azimuth.security.tls.cert",
+    ),
+    (
         SECURITY_OPEN_ROUTES,
         "/healthz,/metrics",
         "worker routes served without the token (comma-separated; empty: none)",
@@ -319,3 +334,9 @@ pub const WORKER_HEADER_TIMEOUT: &str = "azimuth.worker.http.header.timeout";
 pub const WORKER_MAX_HEADER_BYTES: &str = "azimuth.worker.http.max.header.bytes";
 /// Connections a worker holds open at once; one more is closed at once.
 pub const WORKER_MAX_CONNECTIONS: &str = "azimuth.worker.http.max.connections";
+/// PEM file of the CA that signs the site's certificates: set, workers serve HTTPS and clients trust only it.
+pub const SECURITY_TLS_CA: &str = "azimuth.security.tls.ca";
+/// PEM certificate chain of this process (a worker's server certificate, a client's own).
+pub const SECURITY_TLS_CERT: &str = "azimuth.security.tls.cert";
+/// PEM private key of azimuth.security.tls.cert.
+pub const SECURITY_TLS_KEY: &str = "azimuth.security.tls.key";

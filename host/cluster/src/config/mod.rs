@@ -105,6 +105,9 @@ pub enum ConfigError {
         #[source]
         source: crate::security::TokenError,
     },
+    /// A TLS file is unusable (the message names the file and key).
+    #[error(transparent)]
+    Tls(#[from] crate::security::TlsError),
     /// A line of the gateway's credentials file is not `ACCESS_KEY SECRET_KEY`
     /// (the message never quotes the line: it may hold a secret).
     #[error("{}:{line}: {why} (a line is `ACCESS_KEY SECRET_KEY`)", file.display())]

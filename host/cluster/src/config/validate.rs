@@ -18,7 +18,9 @@ use super::settings::{
 };
 use super::{ConfigError, Origin, RawSettings, values};
 use crate::membership::keys::check_name;
-use crate::security::{ClusterToken, DEFAULT_OPEN_ROUTES, SecuritySettings};
+use crate::security::{
+    ClusterToken, DEFAULT_OPEN_ROUTES, PemFile, SecuritySettings, TlsError, TlsSettings,
+};
 use crate::topology::{Layout, MembershipSource};
 
 impl RawSettings {
@@ -330,7 +332,49 @@ impl RawSettings {
             }
             None => SecuritySettings::default().open_routes,
         };
-        Ok(SecuritySettings { token, open_routes })
+        let tls = self.tls()?;
+        Ok(SecuritySettings {
+            token,
+            open_routes,
+            tls,
+        })
+    }
+
+    fn tls(&self) -> Result<Option<TlsSettings>, ConfigError> {
+        let cert = self.path(SECURITY_TLS_CERT);
+        let key = self.path(SECURITY_TLS_KEY);
+        let identity = match (cert, key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some((
+                PemFile::certificates(SECURITY_TLS_CERT, &cert)?,
+                PemFile::private_key(SECURITY_TLS_KEY, &key)?,
+            )),
+            (Some(_), None) => {
+                return Err(TlsError::Unpaired {
+                    set: SECURITY_TLS_CERT,
+                    missing: SECURITY_TLS_KEY,
+                }
+                .into());
+            }
+            (None, Some(_)) => {
+                return Err(TlsError::Unpaired {
+                    set: SECURITY_TLS_KEY,
+                    missing: SECURITY_TLS_CERT,
+                }
+                .into());
+            }
+        };
+        match self.path(SECURITY_TLS_CA) {
+            Some(ca) => Ok(Some(TlsSettings {
+                ca: PemFile::certificates(SECURITY_TLS_CA, &ca)?,
+                identity,
+            })),
+            None if identity.is_some() => Err(self.bad(
+                SECURITY_TLS_CERT,
+                &format!("TLS needs {SECURITY_TLS_CA}: the CA that signs the site's certificates"),
+            )),
+            None => Ok(None),
+        }
     }
 
     /// Reads the gateway's credentials file: `ACCESS_KEY SECRET_KEY` a line,
