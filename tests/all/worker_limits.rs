@@ -138,3 +138,33 @@ fn connections_past_the_cap_are_closed_at_once_and_served_again_after_the_flood(
     let refused = worker.metric("azimuth_worker_connections_refused_total");
     assert!((10..=15).contains(&refused), "{refused} refused");
 }
+
+#[test]
+fn the_gateway_cuts_off_half_sent_requests_at_the_same_deadline() {
+    let site = Site::new();
+    let ufs = site.dir.path().join("ufs");
+    std::fs::create_dir_all(ufs.join("bucket")).unwrap();
+    let conf = site.lone_cluster(&format!(
+        "alluxio.dora.client.ufs.root={}\nazimuth.gateway.anonymous.read=true\n\
+         azimuth.worker.http.header.timeout=1s\n",
+        ufs.display()
+    ));
+    let gateway = crate::s3::Gateway::start(&conf);
+    let mut held: Vec<TcpStream> = (0..50)
+        .map(|_| {
+            let mut s = TcpStream::connect(&gateway.address).unwrap();
+            s.write_all(b"GET /bucket HTTP/1.1\r\nHost: x\r\n").unwrap();
+            s
+        })
+        .collect();
+    assert_eq!(get(&gateway.address, "/healthz"), 200);
+    let started = Instant::now();
+    let cut = wait_for(Duration::from_secs(10), || {
+        held.iter_mut()
+            .all(closed_by_server)
+            .then_some(started.elapsed())
+    })
+    .expect("the half-sent requests were still held after 10 s");
+    assert!(cut < Duration::from_secs(4), "cut off only after {cut:?}");
+    assert_eq!(get(&gateway.address, "/healthz"), 200);
+}

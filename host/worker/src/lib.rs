@@ -6,8 +6,9 @@
 //! - `http`: the routes; [`paths`] and [`range`] check what requests ask.
 //! - `access`: the cluster token every route but the open ones requires.
 //! - `metrics`: the Prometheus counters.
-//! - `serve`: the accept loop and its limits (header deadline and size,
-//!   open connections); [`tls`]: HTTPS and client certificates.
+//! - [`serve`]: the accept loop and its limits (header deadline and size,
+//!   open connections), which the S3 gateway serves through too; [`tls`]:
+//!   HTTPS and client certificates.
 
 #![warn(missing_docs)]
 
@@ -18,7 +19,7 @@ mod http;
 mod metrics;
 pub mod paths;
 pub mod range;
-mod serve;
+pub mod serve;
 pub mod tls;
 
 use std::net::SocketAddr;

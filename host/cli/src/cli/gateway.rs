@@ -43,16 +43,29 @@ pub fn run(site: &SiteArgs, args: GatewayArgs) -> anyhow::Result<Outcome> {
                 config::GATEWAY_ANONYMOUS_READ
             );
         }
-        // Responses go out as a header write then body writes: without
-        // TCP_NODELAY, Nagle holds the body until the client's delayed ACK.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
+        // The worker's accept loop and limits (azimuth.worker.http.*): S3
+        // clients must not hold the gateway either. Plain HTTP: the site's
+        // TLS settings are for its own processes, not for S3 clients.
+        let limits = azimuth_worker::serve::Limits {
+            header_timeout: config.worker.header_timeout,
+            max_header_bytes: config.worker.max_header_bytes,
+            max_connections: config.worker.max_connections,
+        };
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let stats = std::sync::Arc::new(azimuth_worker::serve::ServerStats::default());
+        let server = tokio::spawn(azimuth_worker::serve::serve(
+            listener,
+            gateway.router(),
+            None,
+            limits,
+            stats,
+            stopped,
+        ));
         // Scripts and tests read this line to find the gateway.
         println!("gateway of cluster {cluster} listening on http://{address}");
-        axum::serve(listener, gateway.router())
-            .with_graceful_shutdown(super::worker::shutdown_signal())
-            .await?;
+        super::worker::shutdown_signal().await;
+        let _ = stop.send(true);
+        let _ = server.await;
         anyhow::Ok(Outcome::Success)
     })
 }
