@@ -10,8 +10,10 @@ mod zones;
 
 mod abi_fidelity;
 mod access;
+mod chaos;
 mod demo;
 mod differential;
+mod dropped_zone;
 mod embedded_default;
 mod embedding;
 mod examples;

@@ -286,6 +286,7 @@ fn a_worker_whose_lease_is_revoked_registers_again() {
         let target = azimuth_cluster::etcd::EtcdTarget {
             endpoints: vec![etcd.url.clone()],
             credentials: None,
+            tls: None,
         };
         let mut client = target.connect().await.unwrap();
         let key = azimuth_cluster::membership::keys::worker_key("alx-a", "w1");

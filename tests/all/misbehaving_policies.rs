@@ -188,3 +188,135 @@ fn bytes_that_are_not_a_component_are_refused_and_the_old_policy_stays() {
     let (request, candidates) = disputed_read();
     assert_eq!(engine.rank(&request, &candidates).policy, good);
 }
+
+/// The default policy's plan for `request`, and the raw-ABI policy's
+/// decision for it with its fault picked by `seed` (see
+/// policies/misbehaving/src/raw.rs).
+fn raw_decision(
+    engine: &PolicyEngine,
+    seed: u64,
+) -> (
+    azimuth_policy::Plan,
+    azimuth_policy::Decision<azimuth_policy::Plan>,
+) {
+    let (mut request, candidates) = disputed_read();
+    request.seed = seed;
+    let policy = engine.active();
+    let default = PolicyEngine::new(PolicyConfig::default())
+        .unwrap()
+        .rank(&request, &candidates)
+        .value;
+    let decision = engine.rank(&request, &candidates);
+    assert!(
+        decision.fallback.is_some() || decision.policy == policy,
+        "seed {seed}"
+    );
+    (default, decision)
+}
+
+#[test]
+fn answers_outside_memory_misaligned_or_huge_fall_back_are_counted_and_the_policy_keeps_serving() {
+    let engine = engine();
+    engine
+        .compile_and_swap(&policy("misbehaving", &["raw-abi"]), "raw-abi")
+        .expect("the raw policy is a valid component");
+    // Its valid answer first: every candidate, then the UFS.
+    let (_, valid) = raw_decision(&engine, 0);
+    assert_eq!(valid.fallback, None);
+    assert_eq!(valid.value.workers, [0, 1]);
+    let faults: [(u64, &str); 5] = [
+        (1, "return pointer/length out of bounds"),
+        (2, "not aligned to 4"),
+        (3, "workers"),
+        (4, "list pointer/length out of bounds"),
+        (5, "not aligned to 4"),
+    ];
+    for (seed, why) in faults {
+        let (default, decision) = raw_decision(&engine, seed);
+        let reason = decision.fallback.expect("a fallback");
+        assert!(reason.to_string().contains(why), "seed {seed}: {reason}");
+        assert_eq!(decision.value, default, "seed {seed}: the default decides");
+        // Between faults a valid call, so that the policy is not
+        // quarantined: each fault alone costs one decision, no more.
+        let (_, valid) = raw_decision(&engine, 0);
+        assert_eq!(valid.fallback, None, "after seed {seed}");
+    }
+    let stats = engine.stats();
+    assert_eq!(
+        (stats.fallback_trap, stats.fallback_invalid),
+        (4, 1),
+        "bad pointers are traps, a list longer than the candidates an invalid plan"
+    );
+
+    // failover's answer out of memory: the default answers instead.
+    let (mut request, candidates) = disputed_read();
+    request.seed = 1;
+    let failure = azimuth_policy::Failure {
+        source: azimuth_policy::Source::Worker(0),
+        kind: FailureKind::Timeout,
+        retries: 0,
+        delivered: 0,
+    };
+    let step = engine.failover(&request, &candidates, &failure);
+    assert!(step.fallback.is_some(), "{:?}", step.fallback);
+    let mut metrics = String::new();
+    azimuth_cluster::prometheus::policy_engine(&mut metrics, &engine);
+    assert!(metrics.contains("reason=\"trap\"} 5"), "{metrics}");
+}
+
+#[test]
+fn memory_grown_to_the_cap_is_refused_and_a_garbage_realloc_falls_back() {
+    let engine = PolicyEngine::new(PolicyConfig {
+        memory_limit: 8 << 20,
+        ..PolicyConfig::default()
+    })
+    .unwrap();
+    let raw = engine
+        .compile_and_swap(&policy("misbehaving", &["raw-abi"]), "raw-abi")
+        .unwrap();
+    // Grows until memory.grow answers -1 at the cap, then answers validly:
+    // the cap held, and the policy's own plan stands.
+    let (_, grown) = raw_decision(&engine, 6);
+    assert_eq!((grown.policy.clone(), grown.fallback), (raw.clone(), None));
+    assert_eq!(grown.value.workers, [0, 1]);
+    let (_, after) = raw_decision(&engine, 0);
+    assert_eq!(after.value.workers, [0, 1]);
+    // From seed 7 on, its cabi_realloc answers a pointer past the end of
+    // memory: the host refuses to write there, and the default decides.
+    let (_, armed) = raw_decision(&engine, 7);
+    assert_eq!(armed.fallback, None);
+    let (default, garbage) = raw_decision(&engine, 0);
+    // A trap, not the memory cap the earlier call ran into.
+    let reason = garbage.fallback.expect("a fallback");
+    assert!(
+        matches!(&reason, FallbackReason::Call(CallError::Trap(why)) if why.contains("realloc")),
+        "{reason}"
+    );
+    assert_eq!(garbage.value, default);
+}
+
+#[test]
+fn components_of_the_wrong_world_or_malformed_are_refused_and_the_old_policy_stays() {
+    let engine = engine();
+    let good = engine
+        .compile_and_swap(&policy("lowest-latency", &[]), "ll")
+        .unwrap();
+    // A valid component that exports nothing: not the policy world.
+    let empty = wasm_encoder::Component::new().finish();
+    let err = engine
+        .compile_and_swap(&empty, "empty")
+        .expect_err("a component of another world is refused");
+    assert!(err.to_string().contains("routing"), "{err}");
+    // A component's preamble, then a section that runs past the end.
+    let mut malformed = wasm_encoder::Component::new().finish();
+    malformed.extend_from_slice(&[1, 0xff, 0xff, 0xff, 0x0f, 0, 1, 2]);
+    assert!(engine.compile_and_swap(&malformed, "malformed").is_err());
+    // A core module where a component belongs.
+    let core = wasm_encoder::Module::new().finish();
+    assert!(engine.compile_and_swap(&core, "core").is_err());
+    assert_eq!(engine.active(), good);
+    let (request, candidates) = disputed_read();
+    let decision = engine.rank(&request, &candidates);
+    assert_eq!((decision.policy, decision.fallback), (good, None));
+    assert_eq!(engine.stats().swaps_refused, 3);
+}

@@ -77,7 +77,7 @@ fn status(conf: &Path, extra: &[&str]) -> std::process::Output {
 fn write_raw(url: &str, name: &str, wasm: &[u8], claimed_sha: &str) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let target = EtcdTarget::new(&[url.to_owned()], None);
+        let target = EtcdTarget::new(&[url.to_owned()], &Default::default());
         let mut client = target.connect().await.unwrap();
         let meta = serde_json::json!({"sha256": claimed_sha, "size": wasm.len(), "published_at_ms": 0, "source": "test"});
         client.put(policy_wasm_key(name), wasm.to_vec(), None).await.unwrap();

@@ -41,36 +41,136 @@ pub struct Etcd {
     client_port: u16,
     peer_port: u16,
     data: PathBuf,
+    /// Flags after the defaults (etcd takes the last of a repeated flag).
+    extra: Vec<String>,
+    /// With TLS: an HTTPS client etcd admits, to ask `/health` with.
+    tls_health: Option<reqwest::blocking::Client>,
+    paused: bool,
     child: Option<Child>,
     _dir: tempfile::TempDir,
+}
+
+/// An etcd server's TLS files: its certificate and key, and the CA whose
+/// client certificates it requires.
+pub struct EtcdTls<'a> {
+    pub cert: &'a Path,
+    pub key: &'a Path,
+    pub ca: &'a Path,
+    /// A client etcd admits (a certificate of `ca`), for health checks.
+    pub health: reqwest::blocking::Client,
 }
 
 impl Etcd {
     /// Starts a single-member etcd and waits until it answers.
     pub fn start(name: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let client_port = free_port();
-        let mut etcd = Etcd {
-            url: format!("http://127.0.0.1:{client_port}"),
-            name: name.to_owned(),
-            client_port,
-            peer_port: free_port(),
-            data: dir.path().join("data"),
-            child: None,
-            _dir: dir,
-        };
+        let mut etcd = Self::member(name, free_port(), free_port(), Vec::new());
         etcd.restart();
         etcd
     }
 
-    /// Starts it again on the same ports and data (after [`Etcd::kill`]).
+    /// Starts a single-member etcd that serves clients over HTTPS only and
+    /// requires a client certificate of `tls.ca`.
+    pub fn start_tls(name: &str, tls: EtcdTls<'_>) -> Self {
+        let client_port = free_port();
+        let url = format!("https://127.0.0.1:{client_port}");
+        let mut extra: Vec<String> = [
+            "--listen-client-urls",
+            &url,
+            "--advertise-client-urls",
+            &url,
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        for (flag, file) in [
+            ("--cert-file", tls.cert),
+            ("--key-file", tls.key),
+            ("--trusted-ca-file", tls.ca),
+        ] {
+            extra.push(flag.to_owned());
+            extra.push(file.display().to_string());
+        }
+        extra.push("--client-cert-auth".to_owned());
+        let mut etcd = Self::member(name, client_port, free_port(), extra);
+        etcd.url = url;
+        etcd.tls_health = Some(tls.health);
+        etcd.restart();
+        etcd
+    }
+
+    /// Starts an etcd cluster of one member per name, and waits until every
+    /// member answers (none can alone: each waits for a quorum).
+    pub fn start_cluster(names: &[&str]) -> Vec<Self> {
+        let ports: Vec<(u16, u16)> = names.iter().map(|_| (free_port(), free_port())).collect();
+        let initial = names
+            .iter()
+            .zip(&ports)
+            .map(|(name, (_, peer))| format!("{name}=http://127.0.0.1:{peer}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut members: Vec<Self> = names
+            .iter()
+            .zip(&ports)
+            .map(|(name, &(client, peer))| {
+                let extra = vec![
+                    "--initial-cluster".to_owned(),
+                    initial.clone(),
+                    "--initial-cluster-state".to_owned(),
+                    "new".to_owned(),
+                    // Elections within a second, so that killing the leader
+                    // costs the site a second, not the defaults' ten.
+                    "--heartbeat-interval".to_owned(),
+                    "100".to_owned(),
+                    "--election-timeout".to_owned(),
+                    "1000".to_owned(),
+                ];
+                Self::member(name, client, peer, extra)
+            })
+            .collect();
+        for member in &mut members {
+            member.spawn();
+        }
+        for member in &members {
+            member.wait_healthy();
+        }
+        members
+    }
+
+    fn member(name: &str, client_port: u16, peer_port: u16, extra: Vec<String>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Etcd {
+            url: format!("http://127.0.0.1:{client_port}"),
+            name: name.to_owned(),
+            client_port,
+            peer_port,
+            data: dir.path().join("data"),
+            extra,
+            tls_health: None,
+            paused: false,
+            child: None,
+            _dir: dir,
+        }
+    }
+
+    /// Starts it again on the same ports and data (after [`Etcd::kill`]),
+    /// and waits until it answers.
     pub fn restart(&mut self) {
+        self.spawn();
+        self.wait_healthy();
+    }
+
+    /// Starts it again without waiting: a member of a cluster that lost its
+    /// quorum answers only once enough others are back.
+    pub fn spawn(&mut self) {
         assert!(
             self.child.is_none(),
             "etcd {} is already running",
             self.name
         );
-        let log = std::fs::File::create(self.data.with_extension("log")).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data.with_extension("log"))
+            .unwrap();
         let child = azimuth::demo::spawn::etcd_command(
             Path::new("etcd"),
             &self.name,
@@ -78,11 +178,15 @@ impl Etcd {
             self.client_port,
             self.peer_port,
         )
+        .args(&self.extra)
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
         .expect("etcd runs (apt-get install etcd-server)");
         self.child = Some(child);
+    }
+
+    fn wait_healthy(&self) {
         let healthy = wait_for(Duration::from_secs(20), || self.healthy().then_some(()));
         assert!(
             healthy.is_some(),
@@ -91,16 +195,53 @@ impl Etcd {
         );
     }
 
+    /// Whether it runs (it may still be waiting for its quorum).
+    pub fn running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// The process id, while it runs.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("etcd running").id()
+    }
+
     /// SIGKILLs it.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
+        self.paused = false;
+    }
+
+    /// SIGSTOP: it holds its connections and answers nothing.
+    pub fn pause(&mut self) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.pid() as i32, libc::SIGSTOP) };
+        self.paused = true;
+    }
+
+    /// SIGCONT after [`Etcd::pause`].
+    pub fn resume(&mut self) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.pid() as i32, libc::SIGCONT) };
+        self.paused = false;
+    }
+
+    /// Whether it is stopped by [`Etcd::pause`].
+    pub fn paused(&self) -> bool {
+        self.paused
     }
 
     fn healthy(&self) -> bool {
-        azimuth::demo::spawn::etcd_healthy(self.client_port)
+        match &self.tls_health {
+            None => azimuth::demo::spawn::etcd_healthy(self.client_port),
+            Some(client) => client
+                .get(format!("{}/health", self.url))
+                .send()
+                .and_then(|r| r.text())
+                .is_ok_and(|body| body.contains("\"health\":\"true\"")),
+        }
     }
 }
 
@@ -115,44 +256,98 @@ pub struct Worker {
     pub id: String,
     pub address: String,
     child: Option<Child>,
+    /// How it was started, to start it again the same way.
+    conf: PathBuf,
+    args: Vec<String>,
+    level: &'static str,
+    /// Where its standard error goes: a file (appended to), or the test's.
+    log: Option<PathBuf>,
+    /// Between [`Worker::pause`] and [`Worker::resume`].
+    paused: std::sync::atomic::AtomicBool,
     /// Holds the default UFS and cache directories, when the test gave none.
     _dirs: Option<tempfile::TempDir>,
 }
 
 impl Worker {
     /// Starts `azimuth --conf <conf> worker --id <id> <extra...>` and waits for
-    /// the line announcing its address. Without `--ufs` and `--cache-dir` in
-    /// `extra`, it gets an empty UFS and a cache of its own.
+    /// the line announcing its address. Without `--ufs` in `extra` it gets an
+    /// empty UFS, without `--cache-dir` a cache of its own.
     pub fn start(conf: &Path, id: &str, extra: &[&str]) -> Self {
-        Self::spawn(conf, id, extra, "warn", Stdio::inherit())
+        Self::spawn(conf, id, extra, "warn", None)
     }
 
     /// Like [`Worker::start`], logging everything (`trace`) to `log`.
     pub fn start_logging_everything(conf: &Path, id: &str, extra: &[&str], log: &Path) -> Self {
-        let file = std::fs::File::create(log).unwrap();
-        Self::spawn(conf, id, extra, "trace", file.into())
+        Self::spawn(conf, id, extra, "trace", Some(log))
     }
 
-    fn spawn(conf: &Path, id: &str, extra: &[&str], level: &str, stderr: Stdio) -> Self {
-        let mut defaults = Vec::new();
-        let dirs = (!extra.contains(&"--ufs")).then(|| {
+    /// Like [`Worker::start`], its warnings going to `log`.
+    pub fn start_logging_to(conf: &Path, id: &str, extra: &[&str], log: &Path) -> Self {
+        Self::spawn(conf, id, extra, "warn", Some(log))
+    }
+
+    fn spawn(
+        conf: &Path,
+        id: &str,
+        extra: &[&str],
+        level: &'static str,
+        log: Option<&Path>,
+    ) -> Self {
+        let mut args: Vec<String> = ["worker", "--id", id].map(str::to_owned).to_vec();
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let needs_ufs = !extra.contains(&"--ufs");
+        // A worker given a UFS but no cache directory still gets one of its
+        // own: the default, under the system's temp dir, outlives the test.
+        let needs_cache = !extra.contains(&"--cache-dir");
+        let dirs = (needs_ufs || needs_cache).then(|| {
             let dir = tempfile::tempdir().unwrap();
-            std::fs::create_dir(dir.path().join("ufs")).unwrap();
-            defaults.push("--ufs".to_owned());
-            defaults.push(dir.path().join("ufs").display().to_string());
-            if !extra.contains(&"--cache-dir") {
-                defaults.push("--cache-dir".to_owned());
-                defaults.push(dir.path().join("cache").display().to_string());
+            if needs_ufs {
+                std::fs::create_dir(dir.path().join("ufs")).unwrap();
+                args.push("--ufs".to_owned());
+                args.push(dir.path().join("ufs").display().to_string());
+            }
+            if needs_cache {
+                args.push("--cache-dir".to_owned());
+                args.push(dir.path().join("cache").display().to_string());
             }
             dir
         });
+        let mut worker = Worker {
+            id: id.to_owned(),
+            address: String::new(),
+            child: None,
+            conf: conf.to_owned(),
+            args,
+            level,
+            log: log.map(Path::to_owned),
+            paused: Default::default(),
+            _dirs: dirs,
+        };
+        if let Some(log) = log {
+            std::fs::File::create(log).unwrap();
+        }
+        worker.restart();
+        worker
+    }
+
+    /// Starts it again (after [`Worker::kill`]) with the same site file,
+    /// flags and cache directory; waits for its address (a new port unless
+    /// `--listen` named one).
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "worker {} is running", self.id);
+        let stderr: Stdio = match &self.log {
+            Some(log) => std::fs::OpenOptions::new()
+                .append(true)
+                .open(log)
+                .unwrap()
+                .into(),
+            None => Stdio::inherit(),
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_azimuth"))
             .arg("--conf")
-            .arg(conf)
-            .args(["worker", "--id", id])
-            .args(extra)
-            .args(&defaults)
-            .env("AZIMUTH_LOG", level)
+            .arg(&self.conf)
+            .args(&self.args)
+            .env("AZIMUTH_LOG", self.level)
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
@@ -164,21 +359,27 @@ impl Worker {
             let _ = BufReader::new(stdout).read_line(&mut line);
             let _ = tx.send(line);
         });
+        let id = &self.id;
         let line = rx
             .recv_timeout(Duration::from_secs(30))
             .unwrap_or_else(|_| panic!("worker {id} did not announce its address"));
-        let address = line
+        self.address = line
             .trim()
             .rsplit_once("://")
             .unwrap_or_else(|| panic!("worker {id} printed {line:?} instead of its address"))
             .1
             .to_owned();
-        Worker {
-            id: id.to_owned(),
-            address,
-            child: Some(child),
-            _dirs: dirs,
-        }
+        self.child = Some(child);
+    }
+
+    /// Whether its process runs (stopped or not).
+    pub fn running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Whether it is stopped by [`Worker::pause`].
+    pub fn paused(&self) -> bool {
+        self.paused.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The process id, while it runs.
@@ -192,6 +393,8 @@ impl Worker {
             let _ = child.kill();
             let _ = child.wait();
         }
+        self.paused
+            .store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// SIGSTOP: the process stays, its sockets still accept connections (the
@@ -202,6 +405,7 @@ impl Worker {
     /// still answer a read sent just after.
     pub fn pause(&self) {
         self.signal(libc::SIGSTOP);
+        self.paused.store(true, std::sync::atomic::Ordering::SeqCst);
         let pid = self.child.as_ref().expect("worker running").id();
         let stopped = || {
             let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("proc task list");
@@ -222,6 +426,8 @@ impl Worker {
     /// SIGCONT after [`Worker::pause`].
     pub fn resume(&self) {
         self.signal(libc::SIGCONT);
+        self.paused
+            .store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn signal(&self, signal: i32) {
@@ -280,7 +486,8 @@ impl ViewFollower {
             .enable_all()
             .build()
             .unwrap();
-        let watcher = runtime.block_on(async { MembershipWatcher::start(&groups, None) });
+        let watcher =
+            runtime.block_on(async { MembershipWatcher::start(&groups, &Default::default()) });
         Self {
             runtime,
             watcher: Some(watcher),

@@ -385,3 +385,48 @@ fn a_zone_that_stops_answering_costs_one_bounded_wait_then_is_skipped_until_it_a
     assert_eq!(stats.failed_reads, 0, "{stats:?}");
     assert!(stats.failovers >= 1, "{stats:?}");
 }
+
+#[test]
+fn a_ufs_file_rewritten_during_a_read_gives_one_versions_bytes_or_an_error_never_a_mix() {
+    let zones = Zones::start_over(None, "alluxio.user.file.passive.cache.enabled=false\n");
+    let client = zones.client("rewrite", "");
+    for round in 0..3u8 {
+        let old = zones.file("rewritten", 24 << 20);
+        let new: Vec<u8> = old.iter().map(|b| b ^ (round + 1)).collect();
+        let mut stream = zones
+            .runtime
+            .block_on(async { client.read("rewritten", 0, None) });
+        let mut got = Vec::with_capacity(old.len());
+        let mut rewritten = false;
+        let mut failed = None;
+        zones.runtime.block_on(async {
+            use futures::StreamExt;
+            while let Some(chunk) = stream.next().await {
+                match chunk {
+                    Ok(chunk) => got.extend_from_slice(&chunk),
+                    Err(e) => {
+                        failed = Some(e.to_string());
+                        break;
+                    }
+                }
+                if !rewritten && got.len() > 2 << 20 {
+                    std::fs::write(zones.ufs.join("rewritten"), &new).unwrap();
+                    rewritten = true;
+                }
+            }
+        });
+        let explain = stream.explain();
+        assert!(rewritten);
+        match failed {
+            // Cut short with an error: what came is the old version's.
+            Some(_) => assert!(
+                got.len() < old.len() && got == old[..got.len()],
+                "round {round}: mixed bytes before the error\n{explain}"
+            ),
+            None => assert!(
+                got == old || got == new,
+                "round {round}: a whole read mixed two versions\n{explain}"
+            ),
+        }
+    }
+}

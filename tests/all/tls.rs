@@ -205,3 +205,73 @@ fn a_worker_refuses_to_start_with_tls_files_that_do_not_load_naming_the_file() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("without azimuth.security.tls.key"), "{err}");
 }
+
+#[test]
+fn etcd_over_https_is_trusted_by_its_ca_and_admits_the_sites_client_certificate() {
+    let site = Site::new();
+    let ca = Ca::new("etcd CA");
+    let ca_file = site.write("etcd-ca.crt", &ca.cert.pem());
+    let server = files(&site, "etcd-server", ca.issue(&["127.0.0.1"]));
+    let client_pem = ca.issue(&["azimuth"]);
+    let client = files(&site, "etcd-client", client_pem.clone());
+    let etcd = crate::processes::Etcd::start_tls(
+        "etcd-tls",
+        crate::processes::EtcdTls {
+            cert: &server.0,
+            key: &server.1,
+            ca: &ca_file,
+            health: https(&ca.cert.pem(), Some(client_pem)),
+        },
+    );
+    assert!(etcd.url.starts_with("https://"), "{}", etcd.url);
+    let ufs = site.dir.path().join("ufs");
+    std::fs::create_dir_all(ufs.join("d")).unwrap();
+    let data: Vec<u8> = (0..50_000u32).map(|i| (i % 241) as u8).collect();
+    std::fs::write(ufs.join("d/f"), &data).unwrap();
+    let base = format!(
+        "alluxio.cluster.name=etcdtls\nalluxio.etcd.endpoints={}\n\
+         alluxio.dora.client.ufs.root={}\nalluxio.dora.client.ufs.fallback.enabled=false\n",
+        etcd.url,
+        ufs.display()
+    );
+    let conf = site.write(
+        "site.properties",
+        &format!(
+            "{base}azimuth.etcd.tls.ca={}\nazimuth.etcd.tls.cert={}\nazimuth.etcd.tls.key={}\n",
+            ca_file.display(),
+            client.0.display(),
+            client.1.display()
+        ),
+    );
+    let _worker = Worker::start(&conf, "w1", &["--ufs", &ufs.display().to_string()]);
+
+    // The worker registered over TLS: a client finds it there and reads.
+    let config = SiteConfig::load(Some(&conf), |_| {}).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (read, explain) = runtime.block_on(async {
+        let client = Client::connect(&config).await.unwrap();
+        let found = crate::processes::wait_for(std::time::Duration::from_secs(15), || {
+            client.view().workers().any(|w| w.id == "w1").then_some(())
+        });
+        assert!(found.is_some(), "w1 never appeared through etcd over TLS");
+        client.read_all("d/f", 0, None).await
+    });
+    assert_eq!(read.unwrap().as_ref(), &data[..], "{explain}");
+    assert_eq!(explain.served_by.as_deref(), Some("worker w1"), "{explain}");
+    let conf_arg = conf.display().to_string();
+    let nodes = crate::support::azimuth(&["--conf", &conf_arg, "info", "nodes"]);
+    assert!(
+        String::from_utf8_lossy(&nodes.stdout).contains("w1"),
+        "{}",
+        String::from_utf8_lossy(&nodes.stderr)
+    );
+
+    // An https:// etcd with no CA named is a configuration error naming the key.
+    let bare = site.write("bare.properties", &base).display().to_string();
+    let out = crate::support::azimuth(&["--conf", &bare, "info", "nodes"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("azimuth.etcd.tls.ca") && err.contains("https://"),
+        "{err}"
+    );
+}

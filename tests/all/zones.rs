@@ -46,11 +46,7 @@ impl Zones {
                 [1, 2].map(move |n| Worker::start(conf, &format!("{z}{n}"), &["--ufs", &ufs_arg]))
             })
             .collect();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = runtime();
         Zones {
             site,
             _etcd: etcd,
@@ -123,6 +119,15 @@ impl Zones {
             .address
             .clone()
     }
+}
+
+/// A runtime for the test's clients, one thread per core of these machines.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// The cluster of the worker that served, or `ufs`.

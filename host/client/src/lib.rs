@@ -168,7 +168,7 @@ impl Client {
                 (rx, Membership::Fixed(tx))
             }
             Layout::Etcd { groups, .. } => {
-                let watcher = MembershipWatcher::start(groups, config.etcd_credentials.as_ref());
+                let watcher = MembershipWatcher::start(groups, &config.etcd);
                 watcher.settled(SETTLE_LIMIT).await;
                 (watcher.subscribe(), Membership::Watched(watcher))
             }

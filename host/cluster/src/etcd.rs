@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use etcd_client::{Client, ConnectOptions};
+use etcd_client::{Certificate, Client, ConnectOptions, Identity, TlsOptions};
 
-use crate::config::EtcdCredentials;
+use crate::config::{EtcdAccess, EtcdCredentials};
+use crate::security::TlsSettings;
 
 /// How to reach one etcd cluster.
 #[derive(Clone, Debug)]
@@ -14,6 +15,8 @@ pub struct EtcdTarget {
     pub endpoints: Vec<String>,
     /// `alluxio.etcd.username` / `.password`.
     pub credentials: Option<EtcdCredentials>,
+    /// `azimuth.etcd.tls.*`, used when the endpoints are `https://`.
+    pub tls: Option<TlsSettings>,
 }
 
 /// Longest a connection attempt or a single request may take. Requests are
@@ -44,11 +47,12 @@ pub enum EtcdError {
 }
 
 impl EtcdTarget {
-    /// A target at `endpoints` with `credentials`.
-    pub fn new(endpoints: &[String], credentials: Option<&EtcdCredentials>) -> Self {
+    /// A target at `endpoints`, reached with the site's etcd access.
+    pub fn new(endpoints: &[String], access: &EtcdAccess) -> Self {
         Self {
             endpoints: endpoints.to_vec(),
-            credentials: credentials.cloned(),
+            credentials: access.credentials.clone(),
+            tls: access.tls.clone(),
         }
     }
 
@@ -61,6 +65,14 @@ impl EtcdTarget {
             .with_keep_alive_while_idle(true);
         if let Some(credentials) = &self.credentials {
             options = options.with_user(&credentials.user, credentials.password());
+        }
+        let https = self.endpoints.iter().any(|e| e.starts_with("https://"));
+        if let (true, Some(tls)) = (https, &self.tls) {
+            let mut config = TlsOptions::new().ca_certificate(Certificate::from_pem(tls.ca.pem()));
+            if let Some((cert, key)) = &tls.identity {
+                config = config.identity(Identity::from_pem(cert.pem(), key.pem()));
+            }
+            options = options.with_tls(config);
         }
         timed("connect", Client::connect(&self.endpoints, Some(options))).await
     }

@@ -70,7 +70,7 @@ pub fn start_configured(
             .ok_or_else(|| FollowError::NoEtcd { name: name.clone() })?;
         tasks.push(AbortOnDrop(published::spawn_follow(
             engine.clone(),
-            EtcdTarget::new(endpoints, config.etcd_credentials.as_ref()),
+            EtcdTarget::new(endpoints, &config.etcd),
             name.clone(),
         )));
     }

@@ -224,10 +224,13 @@ impl PolicyInstance {
         })
     }
 
-    /// Starts a call's clock afresh.
+    /// Starts a call's clock and records afresh.
     fn arm_deadline(&mut self) {
         self.store.data_mut().cpu_start = None;
         self.store.data_mut().clock_failed = None;
+        // A growth refused in an earlier call that went on to answer must
+        // not be blamed for this call's failure.
+        self.store.data_mut().memory_denied = false;
         self.store.set_epoch_deadline(FIRST_CHECK_TICKS);
     }
 

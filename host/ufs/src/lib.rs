@@ -254,7 +254,24 @@ impl Ufs {
             .get_opts(&self.location(&file.path), options)
             .await
             .map_err(store_error)?;
-        result.bytes().await.map_err(store_error)
+        let bytes = result.bytes().await.map_err(store_error)?;
+        // A local file can be rewritten in place while it is read: its
+        // version was checked when it was opened, so check it again now the
+        // bytes are in, or new bytes could pass as the old version's. (A
+        // rewrite of the same size within one tick of the file system's
+        // clock keeps the version; object stores never rewrite a version.)
+        if let Some(root) = &self.local_root {
+            let now = local::head(root, &file.path).map_err(|source| UfsError::Local {
+                path: file.path.clone(),
+                source,
+            })?;
+            if now.is_none_or(|now| now.version != file.version) {
+                return Err(UfsError::Changed {
+                    path: file.path.clone(),
+                });
+            }
+        }
+        Ok(bytes)
     }
 }
 

@@ -56,6 +56,9 @@ pub struct ReadStats {
     pub ufs_bytes: AtomicU64,
     /// Reads made from the UFS.
     pub ufs_reads: AtomicU64,
+    /// Page fetches that found the UFS file changed from the version being
+    /// read: the read stops there rather than mix two versions' bytes.
+    pub ufs_changed: AtomicU64,
 }
 
 /// A file opened at its current UFS version.
@@ -220,6 +223,7 @@ impl Files {
                     Ok(data) => data,
                     Err(e @ UfsError::Changed { .. }) => {
                         // The version learnt is out of date: ask again next time.
+                        self.stats.ufs_changed.fetch_add(1, Ordering::Relaxed);
                         self.metadata.forget(&opened.file.path);
                         return Err(e.into());
                     }

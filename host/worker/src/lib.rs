@@ -254,7 +254,7 @@ impl Worker {
 
         let registration = config.layout.own_endpoints().map(|endpoints| {
             Registration::start(
-                EtcdTarget::new(endpoints, config.etcd_credentials.as_ref()),
+                EtcdTarget::new(endpoints, &config.etcd),
                 config.lease_ttl,
                 record_rx.clone(),
             )

@@ -10,7 +10,7 @@ use crate::files::Files;
 pub fn render(files: &Files) -> String {
     let s = &files.stats;
     let cache = files.store().stats();
-    let rows: [(&str, &str, &str, u64); 13] = [
+    let rows: [(&str, &str, &str, u64); 16] = [
         (
             "azimuth_worker_cache_hits_total",
             "counter",
@@ -48,6 +48,12 @@ pub fn render(files: &Files) -> String {
             s.ufs_reads.load(Ordering::Relaxed),
         ),
         (
+            "azimuth_worker_ufs_changed_total",
+            "counter",
+            "Page fetches that found the UFS file changed mid-read (the read stops, never mixing versions).",
+            s.ufs_changed.load(Ordering::Relaxed),
+        ),
+        (
             "azimuth_worker_cache_evictions_total",
             "counter",
             "Pages evicted to stay within capacity.",
@@ -58,6 +64,18 @@ pub fn render(files: &Files) -> String {
             "counter",
             "Cached pages dropped because a checksum failed.",
             cache.checksum_failures,
+        ),
+        (
+            "azimuth_worker_cache_disk_full_total",
+            "counter",
+            "Page writes that found the cache's disk full (each evicts and tries once more).",
+            cache.disk_full,
+        ),
+        (
+            "azimuth_worker_cache_write_failures_total",
+            "counter",
+            "Pages served but not cached: their write failed even after evicting.",
+            cache.write_failures,
         ),
         (
             "azimuth_worker_cache_used_bytes",

@@ -55,4 +55,8 @@ pub fn failover(_request: &Request, _candidates: &[Candidate], _failure: &Failur
     }
 }
 
+#[cfg(not(feature = "raw-abi"))]
 azimuth_policy_sdk::policy!(rank: rank, failover: failover);
+
+#[cfg(all(target_arch = "wasm32", feature = "raw-abi"))]
+mod raw;

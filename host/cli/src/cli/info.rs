@@ -52,7 +52,7 @@ pub fn read_view(config: &SiteConfig, limit: Duration) -> anyhow::Result<Members
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
                 config.check_etcd_credentials().await?;
-                let watcher = MembershipWatcher::start(groups, config.etcd_credentials.as_ref());
+                let watcher = MembershipWatcher::start(groups, &config.etcd);
                 Ok(watcher.settled(limit).await.as_ref().clone())
             })
         }

@@ -23,7 +23,7 @@ fn etcd_targets(config: &SiteConfig) -> anyhow::Result<Vec<(EtcdTarget, Vec<Stri
     Ok(etcds
         .into_iter()
         .map(|group| {
-            let target = EtcdTarget::new(&group.endpoints, config.etcd_credentials.as_ref());
+            let target = EtcdTarget::new(&group.endpoints, &config.etcd);
             (target, group.clusters)
         })
         .collect())

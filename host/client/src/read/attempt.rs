@@ -89,6 +89,8 @@ impl Sink<'_> {
 struct Delivery<'a, 'b> {
     sink: &'a mut Sink<'b>,
     sent: u64,
+    /// The version (ETag) the source said it serves.
+    version: Option<String>,
 }
 
 impl Delivery<'_, '_> {
@@ -118,6 +120,8 @@ impl Delivery<'_, '_> {
 pub(crate) struct Attempted {
     pub(crate) result: Result<(), SourceError>,
     pub(crate) bytes: u64,
+    /// The version (ETag) the source served, when it said.
+    pub(crate) version: Option<String>,
 }
 
 impl Inner {
@@ -132,7 +136,11 @@ impl Inner {
     ) -> Attempted {
         let from = plan.offset + delivered;
         let rest = plan.length.map(|l| l - delivered);
-        let mut out = Delivery { sink, sent: 0 };
+        let mut out = Delivery {
+            sink,
+            sent: 0,
+            version: None,
+        };
         let etag = plan.etag.as_deref();
         let result = match plan.worker(source) {
             Some(worker) => {
@@ -144,6 +152,7 @@ impl Inner {
         Attempted {
             result,
             bytes: out.sent,
+            version: out.version,
         }
     }
 
@@ -207,6 +216,11 @@ impl Inner {
                 _ => error(FailureKind::IoError),
             });
         }
+        out.version = response
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim_start_matches("W/").trim_matches('"').to_owned());
         // A 200 to a ranged request carries the whole file: skip to `from`.
         let mut skip = if status == reqwest::StatusCode::OK {
             from
@@ -277,6 +291,7 @@ impl Inner {
                 ),
             ));
         }
+        out.version = Some(file.etag());
         let end = match rest {
             Some(n) => (from + n).min(file.length),
             None => file.length,

@@ -46,6 +46,12 @@ impl Inner {
             // 2. Attempt.
             let attempt = self.attempt(&plan, source, delivered, sink).await;
             delivered += attempt.bytes;
+            // Bytes of one version are out: the rest must be of that
+            // version too, or a file rewritten meanwhile would be served
+            // half old, half new. Sources with another version are skipped.
+            if plan.etag.is_none() && attempt.bytes > 0 {
+                plan.etag = attempt.version.clone();
+            }
             record.attempted(&plan, source, &attempt);
             let error = match attempt.result {
                 Ok(()) => {

@@ -31,6 +31,21 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ),
     (ETCD_PASSWORD, "(none)", "etcd password"),
     (
+        ETCD_TLS_CA,
+        "azimuth.security.tls.ca",
+        "PEM file of the CA that signs etcd's certificates, for https:// etcd endpoints",
+    ),
+    (
+        ETCD_TLS_CERT,
+        "(none)",
+        "PEM certificate chain this process presents to etcd (etcd's --client-cert-auth)",
+    ),
+    (
+        ETCD_TLS_KEY,
+        "(none)",
+        "PEM private key of azimuth.etcd.tls.cert",
+    ),
+    (
         MEMBERSHIP_TYPE,
         "ETCD",
         "ETCD, or STATIC for a fixed list of workers and no etcd",
@@ -252,6 +267,12 @@ pub const ETCD_ENDPOINTS: &str = "alluxio.etcd.endpoints";
 pub const ETCD_USERNAME: &str = "alluxio.etcd.username";
 /// Etcd password.
 pub const ETCD_PASSWORD: &str = "alluxio.etcd.password";
+/// PEM file of the CA that signs etcd's certificates, for https:// etcd endpoints.
+pub const ETCD_TLS_CA: &str = "azimuth.etcd.tls.ca";
+/// PEM certificate chain this process presents to etcd (etcd's --client-cert-auth).
+pub const ETCD_TLS_CERT: &str = "azimuth.etcd.tls.cert";
+/// PEM private key of azimuth.etcd.tls.cert.
+pub const ETCD_TLS_KEY: &str = "azimuth.etcd.tls.key";
 /// ETCD, or STATIC for a fixed list of workers and no etcd.
 pub const MEMBERSHIP_TYPE: &str = "alluxio.worker.membership.manager.type";
 /// With STATIC: file listing worker addresses, one per line.

@@ -26,8 +26,8 @@ use std::path::{Path, PathBuf};
 pub use keys::*;
 pub use properties::{Entry, Origin};
 pub use settings::{
-    ClientSettings, EtcdCredentials, GatewayKeys, GatewaySettings, PolicySettings, RetryLimits,
-    SiteConfig, WorkerSettings,
+    ClientSettings, EtcdAccess, EtcdCredentials, GatewayKeys, GatewaySettings, PolicySettings,
+    RetryLimits, SiteConfig, WorkerSettings,
 };
 
 /// Why a configuration was refused. Each names the file or flag, the key and the value.
@@ -172,13 +172,12 @@ impl SiteConfig {
     /// it retrying. The etcds are asked at once; one that does not answer
     /// (within 2 s) is not held against the credentials.
     pub async fn check_etcd_credentials(&self) -> Result<(), crate::etcd::CredentialsRefused> {
-        if self.etcd_credentials.is_none() {
+        if self.etcd.credentials.is_none() {
             return Ok(());
         }
         let mut set = tokio::task::JoinSet::new();
         for group in self.layout.etcds() {
-            let target =
-                crate::etcd::EtcdTarget::new(&group.endpoints, self.etcd_credentials.as_ref());
+            let target = crate::etcd::EtcdTarget::new(&group.endpoints, &self.etcd);
             set.spawn(async move { target.check_credentials().await });
         }
         while let Some(result) = set.join_next().await {

@@ -28,8 +28,8 @@ pub struct SiteConfig {
     /// the topology file resolved with the cluster name and etcd keys, or
     /// the static worker list read.
     pub layout: Layout,
-    /// `alluxio.etcd.username` and `.password`.
-    pub etcd_credentials: Option<EtcdCredentials>,
+    /// How this process proves itself to etcd and trusts it.
+    pub etcd: EtcdAccess,
     /// `alluxio.worker.failure.detection.timeout`: a worker's lease TTL
     /// (default 5 s, 2 s to 1 h).
     pub lease_ttl: Duration,
@@ -51,6 +51,16 @@ pub struct SiteConfig {
     pub gateway: GatewaySettings,
     /// How the site's processes prove themselves to each other.
     pub security: SecuritySettings,
+}
+
+/// How a process reaches the site's etcds: who it says it is, and which CA
+/// their `https://` endpoints are trusted by.
+#[derive(Clone, Debug, Default)]
+pub struct EtcdAccess {
+    /// `alluxio.etcd.username` and `.password`.
+    pub credentials: Option<EtcdCredentials>,
+    /// `azimuth.etcd.tls.*`: needed when an endpoint is `https://`.
+    pub tls: Option<crate::security::TlsSettings>,
 }
 
 /// etcd credentials. The password is kept out of `Debug` output, so that a

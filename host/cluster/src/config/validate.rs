@@ -13,8 +13,8 @@ use azimuth_ufs::{S3Options, SyncInterval, Ufs};
 
 use super::keys::*;
 use super::settings::{
-    ClientSettings, EtcdCredentials, GatewayKeys, GatewaySettings, PolicySettings, RetryLimits,
-    SiteConfig, WorkerSettings,
+    ClientSettings, EtcdAccess, EtcdCredentials, GatewayKeys, GatewaySettings, PolicySettings,
+    RetryLimits, SiteConfig, WorkerSettings,
 };
 use super::{ConfigError, Origin, RawSettings, values};
 use crate::membership::keys::check_name;
@@ -40,12 +40,13 @@ impl RawSettings {
             topology: self.path(MULTI_CLUSTER_CONFIG_PATH).as_deref(),
             etcd_endpoints: &self.etcd_endpoints()?,
         })?;
+        let etcd = self.etcd_access(&layout)?;
         Ok(SiteConfig {
             conf_path: self.conf_path.clone(),
             cluster_name,
             multi_cluster,
             layout,
-            etcd_credentials: self.etcd_credentials()?,
+            etcd,
             lease_ttl: self.bounded_duration(
                 FAILURE_DETECTION_TIMEOUT,
                 Duration::from_secs(5),
@@ -111,6 +112,43 @@ impl RawSettings {
             .filter(|e| !e.is_empty())
             .map(|e| values::parse_endpoint(e).map_err(|why| self.bad(ETCD_ENDPOINTS, &why)))
             .collect()
+    }
+
+    /// The etcd credentials and TLS. TLS is read only when some etcd of the
+    /// layout is `https://`, and is then required: a CA to trust etcd's
+    /// certificate by (`azimuth.etcd.tls.ca`, else the site's own).
+    fn etcd_access(&self, layout: &Layout) -> Result<EtcdAccess, ConfigError> {
+        let credentials = self.etcd_credentials()?;
+        let etcds = layout.etcds();
+        let https = etcds
+            .iter()
+            .flat_map(|group| &group.endpoints)
+            .find(|endpoint| endpoint.starts_with("https://"));
+        let Some(https) = https else {
+            return Ok(EtcdAccess {
+                credentials,
+                tls: None,
+            });
+        };
+        let identity = self.identity(ETCD_TLS_CERT, ETCD_TLS_KEY)?;
+        let ca = match self.path(ETCD_TLS_CA) {
+            Some(ca) => PemFile::certificates(ETCD_TLS_CA, &ca)?,
+            None => match self.path(SECURITY_TLS_CA) {
+                Some(ca) => PemFile::certificates(SECURITY_TLS_CA, &ca)?,
+                None => {
+                    return Err(ConfigError::Missing {
+                        key: ETCD_TLS_CA,
+                        why: format!(
+                            "etcd endpoint {https} is https://: name the CA that signs its certificate"
+                        ),
+                    });
+                }
+            },
+        };
+        Ok(EtcdAccess {
+            credentials,
+            tls: Some(TlsSettings { ca, identity }),
+        })
     }
 
     fn etcd_credentials(&self) -> Result<Option<EtcdCredentials>, ConfigError> {
@@ -341,29 +379,7 @@ impl RawSettings {
     }
 
     fn tls(&self) -> Result<Option<TlsSettings>, ConfigError> {
-        let cert = self.path(SECURITY_TLS_CERT);
-        let key = self.path(SECURITY_TLS_KEY);
-        let identity = match (cert, key) {
-            (None, None) => None,
-            (Some(cert), Some(key)) => Some((
-                PemFile::certificates(SECURITY_TLS_CERT, &cert)?,
-                PemFile::private_key(SECURITY_TLS_KEY, &key)?,
-            )),
-            (Some(_), None) => {
-                return Err(TlsError::Unpaired {
-                    set: SECURITY_TLS_CERT,
-                    missing: SECURITY_TLS_KEY,
-                }
-                .into());
-            }
-            (None, Some(_)) => {
-                return Err(TlsError::Unpaired {
-                    set: SECURITY_TLS_KEY,
-                    missing: SECURITY_TLS_CERT,
-                }
-                .into());
-            }
-        };
+        let identity = self.identity(SECURITY_TLS_CERT, SECURITY_TLS_KEY)?;
         match self.path(SECURITY_TLS_CA) {
             Some(ca) => Ok(Some(TlsSettings {
                 ca: PemFile::certificates(SECURITY_TLS_CA, &ca)?,
@@ -374,6 +390,32 @@ impl RawSettings {
                 &format!("TLS needs {SECURITY_TLS_CA}: the CA that signs the site's certificates"),
             )),
             None => Ok(None),
+        }
+    }
+
+    /// A certificate chain and its key, named by the `cert` and `key` keys:
+    /// both or neither.
+    fn identity(
+        &self,
+        cert_key: &'static str,
+        key_key: &'static str,
+    ) -> Result<Option<(PemFile, PemFile)>, ConfigError> {
+        match (self.path(cert_key), self.path(key_key)) {
+            (None, None) => Ok(None),
+            (Some(cert), Some(key)) => Ok(Some((
+                PemFile::certificates(cert_key, &cert)?,
+                PemFile::private_key(key_key, &key)?,
+            ))),
+            (Some(_), None) => Err(TlsError::Unpaired {
+                set: cert_key,
+                missing: key_key,
+            }
+            .into()),
+            (None, Some(_)) => Err(TlsError::Unpaired {
+                set: key_key,
+                missing: cert_key,
+            }
+            .into()),
         }
     }
 
@@ -617,7 +659,7 @@ mod tests {
             "{ONE_CLUSTER}alluxio.etcd.username=root\nalluxio.etcd.password=s3cret-pw\n"
         ))
         .unwrap();
-        let credentials = c.etcd_credentials.as_ref().unwrap();
+        let credentials = c.etcd.credentials.as_ref().unwrap();
         assert_eq!(
             (credentials.user.as_str(), credentials.password()),
             ("root", "s3cret-pw")

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use super::keys::workers_prefix;
 use super::record::WorkerRecord;
 use super::view::{GroupStatus, GroupView, MembershipView, now_ms};
-use crate::config::EtcdCredentials;
+use crate::config::EtcdAccess;
 use crate::etcd::{Backoff, EtcdError, EtcdTarget, timed};
 use crate::topology::Group;
 
@@ -42,7 +42,7 @@ impl Drop for MembershipWatcher {
 
 impl MembershipWatcher {
     /// Starts watching every group. Must be called inside a tokio runtime.
-    pub fn start(groups: &[Group], credentials: Option<&EtcdCredentials>) -> Self {
+    pub fn start(groups: &[Group], etcd: &EtcdAccess) -> Self {
         let initial = MembershipView {
             groups: groups
                 .iter()
@@ -60,7 +60,7 @@ impl MembershipWatcher {
             .iter()
             .enumerate()
             .map(|(index, group)| {
-                let target = EtcdTarget::new(&group.endpoints, credentials);
+                let target = EtcdTarget::new(&group.endpoints, etcd);
                 tokio::spawn(follow_group(
                     tx.clone(),
                     index,

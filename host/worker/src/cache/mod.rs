@@ -90,6 +90,12 @@ pub struct CacheStats {
     pub evictions: u64,
     /// Pages dropped because a checksum failed.
     pub checksum_failures: u64,
+    /// Page writes that found the cache's disk full (each then evicts and
+    /// tries once more).
+    pub disk_full: u64,
+    /// Pages that could not be written (the disk full even after evicting,
+    /// or another error): served, not cached.
+    pub write_failures: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -185,6 +191,8 @@ pub struct DiskPageStore {
     index: Mutex<Index>,
     evictions: AtomicU64,
     checksum_failures: AtomicU64,
+    disk_full: AtomicU64,
+    write_failures: AtomicU64,
 }
 
 impl DiskPageStore {
@@ -263,6 +271,8 @@ impl DiskPageStore {
             index: Mutex::new(index),
             evictions: AtomicU64::new(0),
             checksum_failures: AtomicU64::new(0),
+            disk_full: AtomicU64::new(0),
+            write_failures: AtomicU64::new(0),
         };
         store.evict_to(capacity)?;
         Ok(store)
@@ -363,7 +373,23 @@ impl PageStore for DiskPageStore {
         }
         // Make room first, so usage never exceeds the capacity on disk.
         self.evict_to(self.capacity - disk_bytes)?;
-        page_file::write(&self.page_path(key), data)?;
+        let path = self.page_path(key);
+        let written = match page_file::write(&path, data) {
+            // The disk holds less than the capacity says (shared, or
+            // smaller than configured): free this page's room from the
+            // least recently used pages and try once more.
+            Err(e) if e.kind() == std::io::ErrorKind::StorageFull => {
+                self.disk_full.fetch_add(1, Ordering::Relaxed);
+                let used = self.lock().used;
+                self.evict_to(used.saturating_sub(2 * disk_bytes))?;
+                page_file::write(&path, data)
+            }
+            other => other,
+        };
+        if let Err(e) = written {
+            self.write_failures.fetch_add(1, Ordering::Relaxed);
+            return Err(e);
+        }
         let info = PageInfo {
             disk_bytes,
             data_bytes: data.len() as u64,
@@ -430,6 +456,8 @@ impl PageStore for DiskPageStore {
             pages: index.lru.len() as u64,
             evictions: self.evictions.load(Ordering::Relaxed),
             checksum_failures: self.checksum_failures.load(Ordering::Relaxed),
+            disk_full: self.disk_full.load(Ordering::Relaxed),
+            write_failures: self.write_failures.load(Ordering::Relaxed),
         }
     }
 }

@@ -71,7 +71,8 @@ fn header_crc(fixed: &[u8], block_crcs: &[u8]) -> u32 {
 }
 
 /// Writes a page file atomically: a temporary file in the same directory,
-/// then a rename.
+/// then a rename. A write that fails (a full disk) leaves nothing behind:
+/// neither a torn page nor the temporary file's room.
 pub fn write(path: &Path, data: &[u8]) -> std::io::Result<u64> {
     let dir = path.parent().expect("page paths have a directory");
     std::fs::create_dir_all(dir)?;
@@ -81,10 +82,13 @@ pub fn write(path: &Path, data: &[u8]) -> std::io::Result<u64> {
         std::thread::current().id()
     ));
     let encoded = encode(data);
-    let mut file = File::create(&tmp)?;
-    file.write_all(&encoded)?;
-    drop(file);
-    std::fs::rename(&tmp, path)?;
+    let written = File::create(&tmp)
+        .and_then(|mut file| file.write_all(&encoded))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     Ok(encoded.len() as u64)
 }
 
