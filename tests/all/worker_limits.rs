@@ -168,3 +168,152 @@ fn the_gateway_cuts_off_half_sent_requests_at_the_same_deadline() {
     assert!(cut < Duration::from_secs(4), "cut off only after {cut:?}");
     assert_eq!(get(&gateway.address, "/healthz"), 200);
 }
+
+/// The resident memory of process `pid`, bytes.
+fn resident(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb << 10)
+}
+
+/// Lets this test process hold thousands of sockets.
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid struct.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        limit.rlim_cur = limit.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+    }
+}
+
+/// How much a worker may grow beyond its idle size under the flood below.
+/// By design a stalled stream holds at most the page being sent and the 4
+/// fetched ahead (5 MiB at the default page size), and the memory page
+/// cache 64 MiB; measured, the kernel's socket buffers take most of a
+/// stalled stream and the worker grew by about 230 MiB (RELIABILITY.md).
+const FLOOD_BOUND: u64 = 512 << 20;
+
+#[test]
+fn under_thousands_of_connections_slow_readers_and_a_load_flood_others_are_served_in_bounded_memory()
+ {
+    raise_open_file_limit();
+    let site = Site::new();
+    let ufs = site.dir.path().join("ufs");
+    std::fs::create_dir_all(ufs.join("load")).unwrap();
+    let big: Vec<u8> = (0..(64u32 << 20)).map(|i| (i % 249) as u8).collect();
+    std::fs::write(ufs.join("big"), &big).unwrap();
+    let small: Vec<u8> = (0..(64u32 << 10)).map(|i| (i % 241) as u8).collect();
+    std::fs::write(ufs.join("small"), &small).unwrap();
+    for i in 0..40 {
+        std::fs::write(ufs.join(format!("load/f{i}")), vec![i as u8; 1 << 20]).unwrap();
+    }
+    let conf = site.lone_cluster("azimuth.worker.http.header.timeout=3s\n");
+    let worker = Worker::start(&conf, "w1", &["--ufs", &ufs.display().to_string()]);
+    let address = worker.address.clone();
+    let http = reqwest::blocking::Client::new();
+    let read = |path: &str| {
+        http.get(format!("http://{address}/files/{path}"))
+            .send()
+            .and_then(|r| r.bytes())
+            .map(|b| b.to_vec())
+    };
+    assert!(read("big").unwrap() == big, "cached first");
+    assert!(read("small").unwrap() == small);
+    let idle = resident(worker.pid());
+
+    // The peak resident memory while the flood lasts, sampled every 50 ms.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pid = worker.pid();
+    let sampler = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(resident(pid));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            peak
+        })
+    };
+    let started = Instant::now();
+    // 3000 connections that never send a request.
+    let idle_connections: Vec<TcpStream> = (0..3000)
+        .filter_map(|_| TcpStream::connect(&address).ok())
+        .collect();
+    // 200 readers of the 64 MiB file that stop after 4 KiB and never finish.
+    let slow: Vec<TcpStream> = (0..200)
+        .map(|_| {
+            let mut s = TcpStream::connect(&address).unwrap();
+            write!(s, "GET /files/big HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let mut first = [0u8; 4096];
+            s.read_exact(&mut first).unwrap();
+            s
+        })
+        .collect();
+    // A flood of loads: 8 clients, each loading the 40 files 5 times.
+    let flood: Vec<_> = (0..8)
+        .map(|_| {
+            let address = address.clone();
+            std::thread::spawn(move || {
+                let http = reqwest::blocking::Client::new();
+                let mut ok = 0;
+                for _ in 0..5 {
+                    for i in 0..40 {
+                        let answer = http.post(format!("http://{address}/load/load/f{i}")).send();
+                        ok += usize::from(answer.is_ok_and(|r| r.status().is_success()));
+                    }
+                }
+                ok
+            })
+        })
+        .collect();
+    // Meanwhile, another client's reads are served, exact.
+    let mut slowest = Duration::ZERO;
+    for _ in 0..30 {
+        let asked = Instant::now();
+        let got = read("small").expect("served during the flood");
+        slowest = slowest.max(asked.elapsed());
+        assert!(got == small, "wrong bytes during the flood");
+    }
+    let loads: usize = flood.into_iter().map(|t| t.join().unwrap()).sum();
+    let open_during = worker.metric("azimuth_worker_connections_open");
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let peak = sampler.join().unwrap();
+    let flood_took = started.elapsed();
+    drop(slow);
+    drop(idle_connections);
+    // Recovered: the held connections gone, served again.
+    let recovered = wait_for(Duration::from_secs(10), || {
+        (worker.metric("azimuth_worker_connections_open") <= 2).then_some(())
+    });
+    let after = resident(worker.pid());
+    println!(
+        "flood: {} idle + 200 slow connections, {loads}/1600 loads done in {flood_took:.1?}; \
+         slowest other read {slowest:.0?}; open during {open_during}; \
+         memory idle {} MiB, peak {} MiB (+{} MiB, bound +{} MiB), after {} MiB",
+        3000,
+        idle >> 20,
+        peak >> 20,
+        peak.saturating_sub(idle) >> 20,
+        FLOOD_BOUND >> 20,
+        after >> 20
+    );
+    assert_eq!(loads, 1600, "every load was answered");
+    assert!(
+        recovered.is_some(),
+        "connections were still held after the flood"
+    );
+    assert!(read("small").unwrap() == small);
+    assert!(
+        peak.saturating_sub(idle) <= FLOOD_BOUND,
+        "the worker grew by {} MiB",
+        peak.saturating_sub(idle) >> 20
+    );
+}

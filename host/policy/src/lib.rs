@@ -35,6 +35,14 @@ pub mod plan;
 pub mod stats;
 pub mod wire;
 
+/// The host's reading of a policy's answers from guest memory on the
+/// direct call path, for the fuzz targets (`tests/fuzz`): a hostile policy
+/// controls every byte these functions read. Not a stable interface.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::direct::abi::{input_buffer, lift_next_step, lift_plan};
+}
+
 pub use bindings::{CacheState, Failure, FailureKind, NextStep, Plan, Request, Source};
 pub use component::{CallPath, CompileError, PolicyComponent, PolicyId, sha256_hex};
 pub use engine::{

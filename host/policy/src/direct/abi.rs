@@ -150,7 +150,7 @@ pub(super) fn region(
 }
 
 /// The input buffer the descriptor at `ptr` names (see `super::INPUT_EXPORT`).
-pub(super) fn input_buffer(memory: &[u8], ptr: u32) -> Result<Range<usize>> {
+pub fn input_buffer(memory: &[u8], ptr: u32) -> Result<Range<usize>> {
     let descriptor = &memory[region(memory, ptr, 8, 4, "input-buffer descriptor")?];
     let (start, len) = (u32_at(descriptor, 0), u32_at(descriptor, 4));
     region(memory, start, len as usize, CANDIDATE_ALIGN, "input buffer")
@@ -163,7 +163,7 @@ fn u32_at(bytes: &[u8], at: usize) -> u32 {
 /// Reads the `plan` `rank` answered with at `ret`, for a call that passed
 /// `candidates` candidates. A list longer than that is refused before a byte
 /// of it is read: a hostile policy must not make the host copy megabytes.
-pub(super) fn lift_plan(memory: &[u8], ret: u32, candidates: usize) -> Result<Plan> {
+pub fn lift_plan(memory: &[u8], ret: u32, candidates: usize) -> Result<Plan> {
     let plan = &memory[region(memory, ret, PLAN_SIZE, PLAN_ALIGN, "return")?];
     let (ptr, len) = (u32_at(plan, 0), u32_at(plan, 4) as usize);
     if len > candidates {
@@ -193,7 +193,7 @@ pub(super) fn lift_plan(memory: &[u8], ret: u32, candidates: usize) -> Result<Pl
 }
 
 /// Reads the `next-step` `failover` answered with at `ret`.
-pub(super) fn lift_next_step(memory: &[u8], ret: u32) -> Result<NextStep> {
+pub fn lift_next_step(memory: &[u8], ret: u32) -> Result<NextStep> {
     let step = &memory[region(memory, ret, NEXT_STEP_SIZE, NEXT_STEP_ALIGN, "return")?];
     Ok(match step[0] {
         0 => NextStep::NextSource,

@@ -20,7 +20,7 @@
 //! decision. The component is unchanged by it; any other host, and this one
 //! for lists that do not fit, uses `cabi_realloc`.
 
-mod abi;
+pub(crate) mod abi;
 mod shape;
 
 use std::ops::Range;
