@@ -143,7 +143,39 @@ fn every_read_succeeds_with_exact_bytes_while_workers_zones_and_etcd_members_fai
     let mut pending: Vec<(Instant, Down)> = Vec::new();
     let end = Instant::now() + Duration::from_secs(secs);
     let mut next_fault = Instant::now() + Duration::from_millis(500);
+    // Every 10 s, a line of what the site and the clients look like.
+    let began = Instant::now();
+    let mut next_report = began + Duration::from_secs(10);
+    let mut last = (0u64, 0u64);
     while Instant::now() < end {
+        if Instant::now() >= next_report {
+            next_report += Duration::from_secs(10);
+            let serving = workers
+                .iter()
+                .filter(|w| w.running() && !w.paused())
+                .count();
+            let seen: Vec<String> = clients
+                .iter()
+                .map(|c| {
+                    let view = c.view();
+                    let trusted = view.workers().filter(|w| c.trusts(&w.id)).count();
+                    format!("{}/{trusted}", view.workers().count())
+                })
+                .collect();
+            let (reads, ufs) = {
+                let t = tally.lock().unwrap();
+                (t.reads, t.ufs_fallbacks)
+            };
+            println!(
+                "chaos: {:>4} s: {serving}/6 workers serving; clients see/trust {}; \
+                 {} reads in 10 s, {} from the UFS",
+                began.elapsed().as_secs(),
+                seen.join(" "),
+                reads - last.0,
+                ufs - last.1
+            );
+            last = (reads, ufs);
+        }
         let now = Instant::now();
         let (due, later): (Vec<_>, Vec<_>) = pending.drain(..).partition(|(at, _)| *at <= now);
         pending = later;
@@ -169,7 +201,38 @@ fn every_read_succeeds_with_exact_bytes_while_workers_zones_and_etcd_members_fai
         }
     });
 
-    // Once every process is back, reads are served by workers again.
+    // Once every process is back, every client sees and trusts all six
+    // workers within the longest probe pause (30 s) and a probe...
+    let trusted = wait_for(Duration::from_secs(40), || {
+        clients
+            .iter()
+            .all(|c| {
+                let view = c.view();
+                view.workers().count() == 6 && view.workers().all(|w| c.trusts(&w.id))
+            })
+            .then_some(())
+    });
+    let distrusted: Vec<String> = clients
+        .iter()
+        .map(|c| {
+            let view = c.view();
+            let ids: Vec<&str> = view
+                .workers()
+                .filter(|w| !c.trusts(&w.id))
+                .map(|w| w.id.as_str())
+                .collect();
+            format!(
+                "{} of {} seen, distrusting {ids:?}",
+                view.workers().count(),
+                6
+            )
+        })
+        .collect();
+    assert!(
+        trusted.is_some(),
+        "seed {seed}: after the faults, clients did not trust every worker again: {distrusted:?}"
+    );
+    // ...and reads are served by workers again.
     let client = clients[0].clone();
     let back = wait_for(Duration::from_secs(30), || {
         let (read, explain) = runtime.block_on(client.read_all(&files[3].0, 0, None));

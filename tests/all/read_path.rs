@@ -430,3 +430,41 @@ fn a_ufs_file_rewritten_during_a_read_gives_one_versions_bytes_or_an_error_never
         }
     }
 }
+
+#[test]
+fn a_worker_restarted_at_another_address_is_trusted_again_at_once_not_probed_at_the_old_one() {
+    let mut zones = Zones::start();
+    let data = zones.file("f", 100_000);
+    let client = zones.client("restart", "");
+    let (read, explain) = zones.read(&client, "f", 0, None);
+    assert!(read.unwrap() == data);
+    let first = explain.served_by.unwrap();
+    let id = first.trim_start_matches("worker ").to_owned();
+    let old_address = zones.address_of(&id);
+    zones.worker_mut(&id).kill();
+    // The read meets the dead worker: it is distrusted, and its probe starts.
+    let (read, explain) = zones.read(&client, "f", 0, None);
+    assert!(read.unwrap() == data, "{explain}");
+    assert!(!client.trusts(&id), "{explain}");
+    // Back within its lease (5 s), on a new port: the same id, a new process.
+    zones.worker_mut(&id).restart();
+    assert_ne!(zones.address_of(&id), old_address);
+    let started = std::time::Instant::now();
+    let trusted = wait_for(Duration::from_secs(10), || client.trusts(&id).then_some(()));
+    assert!(
+        trusted.is_some(),
+        "{id} was not trusted again at its new address (its probe kept asking the old one)"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "trusted again only after {:?}",
+        started.elapsed()
+    );
+    let (read, explain) = zones.read(&client, "f", 0, None);
+    assert!(read.unwrap() == data);
+    assert_eq!(
+        explain.served_by.as_deref(),
+        Some(first.as_str()),
+        "{explain}"
+    );
+}

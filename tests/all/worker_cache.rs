@@ -223,6 +223,11 @@ fn truncated_and_deleted_page_files_under_a_running_worker_are_refetched_never_s
         "the two cut pages are counted as failed"
     );
     assert_eq!(
+        w.metric("azimuth_worker_cache_pages_missing_total"),
+        1,
+        "the deleted page is counted as missing"
+    );
+    assert_eq!(
         w.metric("azimuth_worker_ufs_reads_total") - ufs_reads,
         3,
         "each damaged page is fetched again, once"

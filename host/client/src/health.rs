@@ -7,7 +7,9 @@
 //! probe (`HealthWatch`) asks it for `/healthz` — half-open — and only an
 //! answer makes it healthy. A probe that fails doubles the pause (1 s up to
 //! 30 s); more reads failing while it is down do not. A good read also
-//! makes a worker healthy. A worker that leaves membership is forgotten.
+//! makes a worker healthy. A worker that leaves membership is forgotten; one
+//! that comes back at another address (a restart on a new port, a new pod
+//! IP) is probed there at once, never at the address it failed at.
 //!
 //! Latency is the time to the first byte of a response (reads and probes),
 //! smoothed (EWMA, weight 1/4 to the newest sample); policies see it as
@@ -158,24 +160,41 @@ impl HealthWatch {
         }
         tracing::info!(worker = %worker.id, "worker failed a read; left out until it answers a probe");
         let health: Weak<Health> = Arc::downgrade(&self.records);
-        let (api, view, timeout) = (self.api.clone(), self.view.clone(), self.timeout);
-        let (id, address) = (worker.id.clone(), worker.http_address());
+        let (api, mut view, timeout) = (self.api.clone(), self.view.clone(), self.timeout);
+        let id = worker.id.clone();
+        let mut probed = worker.http_address();
         tokio::spawn(async move {
             loop {
                 let Some(due) = health.upgrade().and_then(|h| h.probe_due(&id)) else {
                     return; // Healthy again through a read, or the client is gone.
                 };
-                tokio::time::sleep_until(due.into()).await;
+                // Woken early by membership: a worker that comes back at
+                // another address (restarted on a new port, a new pod IP)
+                // is a new process, probed at once rather than after a
+                // pause earned by the old one.
+                let view_changed = tokio::select! {
+                    () = tokio::time::sleep_until(due.into()) => false,
+                    changed = view.changed() => changed.is_ok(),
+                };
                 let Some(health) = health.upgrade() else {
                     return;
                 };
-                if !view.borrow().workers().any(|w| w.id == id) {
+                let current = view
+                    .borrow()
+                    .workers()
+                    .find(|w| w.id == id)
+                    .map(WorkerRecord::http_address);
+                let Some(address) = current else {
                     tracing::info!(worker = %id, "worker left membership; forgotten");
                     health.forget(&id);
                     return;
+                };
+                if view_changed && address == probed && Instant::now() < due {
+                    continue;
                 }
+                probed = address;
                 let started = Instant::now();
-                match api.healthz(&address, timeout).await {
+                match api.healthz(&probed, timeout).await {
                     Ok(()) => {
                         tracing::info!(worker = %id, "worker answers again; trusted again");
                         health.succeeded(&id, started.elapsed());

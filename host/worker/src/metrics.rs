@@ -10,7 +10,7 @@ use crate::files::Files;
 pub fn render(files: &Files) -> String {
     let s = &files.stats;
     let cache = files.store().stats();
-    let rows: [(&str, &str, &str, u64); 16] = [
+    let rows: [(&str, &str, &str, u64); 17] = [
         (
             "azimuth_worker_cache_hits_total",
             "counter",
@@ -64,6 +64,12 @@ pub fn render(files: &Files) -> String {
             "counter",
             "Cached pages dropped because a checksum failed.",
             cache.checksum_failures,
+        ),
+        (
+            "azimuth_worker_cache_pages_missing_total",
+            "counter",
+            "Cached pages whose files were gone from disk (fetched again).",
+            cache.pages_missing,
         ),
         (
             "azimuth_worker_cache_disk_full_total",

@@ -90,6 +90,9 @@ pub struct CacheStats {
     pub evictions: u64,
     /// Pages dropped because a checksum failed.
     pub checksum_failures: u64,
+    /// Indexed pages whose files were gone from disk (deleted under the
+    /// worker): fetched again.
+    pub pages_missing: u64,
     /// Page writes that found the cache's disk full (each then evicts and
     /// tries once more).
     pub disk_full: u64,
@@ -193,6 +196,7 @@ pub struct DiskPageStore {
     checksum_failures: AtomicU64,
     disk_full: AtomicU64,
     write_failures: AtomicU64,
+    pages_missing: AtomicU64,
 }
 
 impl DiskPageStore {
@@ -273,6 +277,7 @@ impl DiskPageStore {
             checksum_failures: AtomicU64::new(0),
             disk_full: AtomicU64::new(0),
             write_failures: AtomicU64::new(0),
+            pages_missing: AtomicU64::new(0),
         };
         store.evict_to(capacity)?;
         Ok(store)
@@ -347,6 +352,8 @@ impl PageStore for DiskPageStore {
                     file
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    tracing::warn!(page = %self.page_path(key).display(), "a cached page file is gone");
+                    self.pages_missing.fetch_add(1, Ordering::Relaxed);
                     self.lock().remove(key);
                     return Ok(None);
                 }
@@ -456,6 +463,7 @@ impl PageStore for DiskPageStore {
             pages: index.lru.len() as u64,
             evictions: self.evictions.load(Ordering::Relaxed),
             checksum_failures: self.checksum_failures.load(Ordering::Relaxed),
+            pages_missing: self.pages_missing.load(Ordering::Relaxed),
             disk_full: self.disk_full.load(Ordering::Relaxed),
             write_failures: self.write_failures.load(Ordering::Relaxed),
         }
