@@ -407,3 +407,79 @@ def test_metrics_count_requests_bytes_latency_and_name_the_policy(s3, bucket):
     assert "azimuth_client_cross_zone_bytes_total" in after
     active = [l for l in after.splitlines() if l.startswith("azimuth_policy_active_info{")]
     assert len(active) == 1 and 'sha256="' in active[0]
+
+
+# The hot path: anonymous GetObjects are answered without s3s (host/gateway/src/fast.rs).
+
+
+def raw_get(url, headers, sign=False):
+    """(status, headers without the per-response ones, body) of a GET,
+    signed with the suite's key when `sign`."""
+    headers = dict(headers)
+    if sign:
+        from botocore.auth import S3SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        request = AWSRequest(method="GET", url=url, headers=headers)
+        keys = Credentials(os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"])
+        S3SigV4Auth(keys, "s3", "us-east-1").add_auth(request)
+        headers = dict(request.headers)
+    got = requests.get(url, headers=headers)
+    kept = {k.lower(): v for k, v in got.headers.items() if k.lower() not in ("date",)}
+    return got.status_code, kept, got.content
+
+
+def test_the_hot_path_answers_as_s3s_does(bucket):
+    """Every shape of GET the hot path takes, sent unsigned to the gateway
+    with anonymous reads (the hot path) and signed to the other (s3s):
+    the same status, headers and bytes."""
+    small = bucket.put("small", random_bytes(4096, seed=21))
+    big = bucket.put("dir/big file é", random_bytes(3 << 20, seed=22))
+    bucket.put("empty", b"")
+    etag = requests.head(
+        f"{os.environ['GATEWAY_ANONYMOUS']}/{bucket.name}/small"
+    ).headers["ETag"]
+    past, future = "Mon, 01 Jan 2001 00:00:00 GMT", "Fri, 01 Jan 2100 00:00:00 GMT"
+    cases = [
+        ("small", {}),
+        ("small", {"Range": "bytes=10-19"}),
+        ("small", {"Range": "bytes=100-"}),
+        ("small", {"Range": "bytes=-50"}),
+        ("small", {"Range": "bytes=4000-9999"}),
+        ("small", {"Range": "bytes=5000-6000"}),
+        ("small", {"If-Match": etag}),
+        ("small", {"If-Match": '"not-the-etag"'}),
+        ("small", {"If-None-Match": etag}),
+        ("small", {"If-None-Match": '"not-the-etag"'}),
+        ("small", {"If-Modified-Since": past}),
+        ("small", {"If-Modified-Since": future}),
+        ("small", {"If-Unmodified-Since": past}),
+        ("small", {"If-Unmodified-Since": future}),
+        ("small", {"If-Match": etag, "If-Unmodified-Since": past}),
+        ("empty", {}),
+        ("dir/big%20file%20%C3%A9", {}),
+        ("dir/big%20file%20%C3%A9", {"Range": "bytes=1000000-2999999"}),
+        ("not-there", {}),
+    ]
+    metrics = f"{os.environ['GATEWAY_ANONYMOUS']}/metrics"
+    before = requests.get(metrics).text
+    ok = 0
+    for key, headers in cases:
+        path = f"/{bucket.name}/{key}"
+        fast = raw_get(os.environ["GATEWAY_ANONYMOUS"] + path, headers)
+        s3s = raw_get(os.environ["GATEWAY"] + path, headers, sign=True)
+        assert fast == s3s, (key, headers)
+        ok += fast[0] == 200
+    status, _, body = raw_get(f"{os.environ['GATEWAY_ANONYMOUS']}/nobucket-{bucket.name}/k", {})
+    assert status == 404 and b"<Code>NoSuchBucket</Code>" in body
+    assert raw_get(f"{os.environ['GATEWAY_ANONYMOUS']}/{bucket.name}/small", {})[2] == small
+    assert raw_get(
+        f"{os.environ['GATEWAY_ANONYMOUS']}/{bucket.name}/dir/big%20file%20%C3%A9", {}
+    )[2] == big
+    after = requests.get(metrics).text
+    # Hot-path requests are counted as s3s's are.
+    grew = metric(after, "azimuth_gateway_requests_total", operation="GetObject", status="200") - metric(
+        before, "azimuth_gateway_requests_total", operation="GetObject", status="200"
+    )
+    assert ok >= 6 and grew == ok + 2

@@ -48,7 +48,8 @@ SITE
 echo "w1 127.0.0.1:$worker_port" >"$tmp/workers"
 "$bin" --conf "$tmp/site.properties" worker --id w1 --listen "127.0.0.1:$worker_port" \
   --cache-dir "$tmp/cache" --cache-capacity 2GB >"$tmp/worker.out" &
-pids+=($!)
+worker_pid=$!
+pids+=($worker_pid)
 wait_line "$tmp/worker.out"
 worker=127.0.0.1:$worker_port
 "$bin" --conf "$tmp/site.properties" gateway >"$tmp/gateway.out" &
@@ -87,24 +88,37 @@ nginx -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx" &
 pids+=($!)
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$nginx_port/bench/f4k" >/dev/null && break; sleep 0.1; done
 
-# wrk's summary as "requests/s p99".
+# wrk's summary as "requests/s p99 user sys": the last two are the CPU
+# (microseconds per request, user and kernel) that the processes PIDS spent
+# over the run, from /proc/PID/stat (clock ticks of 10 ms).
 run() {
-  wrk -t1 -c16 -d"${secs}s" --latency "$1" | awk '
+  local url=$1 pids=${2:-} u0 k0 u1 k1
+  read -r u0 k0 < <(ticks "$pids")
+  wrk -t1 -c16 -d"${secs}s" --latency "$url" >"$tmp/wrk.out"
+  read -r u1 k1 < <(ticks "$pids")
+  awk -v u=$((u1 - u0)) -v k=$((k1 - k0)) -v s="$secs" '
     /Requests\/sec/ { rps = $2 }
     /^ +99%/        { p99 = $2 }
-    END { print rps, p99 }'
+    END { n = rps * s; printf "%s %s %.1f %.1f\n", rps, p99, u * 1e4 / n, k * 1e4 / n }' "$tmp/wrk.out"
+}
+ticks() {
+  local u=0 k=0 a b p
+  for p in $1; do read -r a b < <(awk '{ print $14, $15 }' "/proc/$p/stat"); u=$((u + a)); k=$((k + b)); done
+  echo "$u $k"
 }
 echo "$(nproc) cores; wrk -t1 -c16 -d${secs}s; azimuth $(git rev-parse --short HEAD), nginx $(nginx -v 2>&1 | sed 's#.*/##')"
-echo "1. cached GetObject"
-printf '%-6s %-22s %10s %10s %14s %14s\n' size path "req/s" "p99" "vs nginx" "vs worker"
+echo "1. cached GetObject (cpu: the server's CPU per request, user + kernel;"
+echo "   the worker's own when read directly, the proxy's otherwise)"
+printf '%-6s %-22s %10s %10s %16s %10s %10s\n' size path "req/s" "p99" "cpu us/req" "vs nginx" "vs worker"
+nginx_pids=$(pgrep -f "nginx: worker process" | tr '\n' ' ')
 for f in f4k f64k; do
-  read -r w_rps w_p99 < <(run "http://$worker/files/bench/$f")
-  read -r n_rps n_p99 < <(run "http://127.0.0.1:$nginx_port/bench/$f")
-  read -r g_rps g_p99 < <(run "http://$gateway/bench/$f")
-  printf '%-6s %-22s %10s %10s %14s %14s\n' "$f" "worker direct" "$w_rps" "$w_p99" "" ""
-  printf '%-6s %-22s %10s %10s %14s %14s\n' "$f" "nginx proxy -> worker" "$n_rps" "$n_p99" "" \
-    "$(awk -v a="$n_rps" -v b="$w_rps" 'BEGIN { printf "%.2fx", a / b }')"
-  printf '%-6s %-22s %10s %10s %14s %14s\n' "$f" "gateway" "$g_rps" "$g_p99" \
+  read -r w_rps w_p99 w_user w_sys < <(run "http://$worker/files/bench/$f" "$worker_pid")
+  read -r n_rps n_p99 n_user n_sys < <(run "http://127.0.0.1:$nginx_port/bench/$f" "$nginx_pids")
+  read -r g_rps g_p99 g_user g_sys < <(run "http://$gateway/bench/$f" "$gateway_pid")
+  printf '%-6s %-22s %10s %10s %16s %10s %10s\n' "$f" "worker direct" "$w_rps" "$w_p99" "$w_user + $w_sys" "" ""
+  printf '%-6s %-22s %10s %10s %16s %10s %10s\n' "$f" "nginx proxy -> worker" "$n_rps" "$n_p99" \
+    "$n_user + $n_sys" "" "$(awk -v a="$n_rps" -v b="$w_rps" 'BEGIN { printf "%.2fx", a / b }')"
+  printf '%-6s %-22s %10s %10s %16s %10s %10s\n' "$f" "gateway" "$g_rps" "$g_p99" "$g_user + $g_sys" \
     "$(awk -v a="$g_rps" -v b="$n_rps" 'BEGIN { printf "%.2fx", a / b }')" \
     "$(awk -v a="$g_rps" -v b="$w_rps" 'BEGIN { printf "%.2fx", a / b }')"
 done

@@ -3,11 +3,21 @@
 //! preloading, passive caching and the demo all ask a worker the same way,
 //! with the cluster token when the site has one.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use azimuth_cluster::api::{self, FileStatus, Freed};
-use azimuth_cluster::security::SecuritySettings;
+use azimuth_cluster::security::{SecuritySettings, TlsSettings};
+use bytes::Bytes;
+use http::HeaderValue;
+use http_body_util::Empty;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::de::DeserializeOwned;
 
 /// Bytes escaped in a path segment: what a URL parser would take as a
@@ -58,10 +68,30 @@ impl From<reqwest::Error> for ApiError {
     }
 }
 
-/// The worker API, over one pool of connections. Cheap to clone.
+/// Why `GET /files` got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// No connection could be made (refused, unreachable, or not within
+    /// the connect timeout).
+    #[error("{0}")]
+    Connect(String),
+    /// The connection broke, or the answer was not HTTP.
+    #[error("{0}")]
+    Exchange(String),
+}
+
+/// A worker's answer to `GET /files`: status and headers, the body to stream.
+pub type FileResponse = http::Response<hyper::body::Incoming>;
+
+/// The worker API, over pools of connections. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct WorkerApi {
+    /// Everything but `GET /files`.
     http: reqwest::Client,
+    /// `GET /files`, the read path's hot call, on hyper directly.
+    files: HyperClient<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    /// The token's `Authorization`, for `files` (`http` has it by default).
+    authorization: Option<HeaderValue>,
     /// `http`, or `https` when the site speaks TLS.
     scheme: &'static str,
 }
@@ -85,6 +115,7 @@ impl WorkerApi {
             value.set_sensitive(true);
             headers.insert(reqwest::header::AUTHORIZATION, value);
         }
+        let authorization = headers.get(reqwest::header::AUTHORIZATION).cloned();
         let mut builder = reqwest::Client::builder()
             .connect_timeout(connect_timeout)
             .tcp_nodelay(true)
@@ -112,8 +143,19 @@ impl WorkerApi {
                 "https"
             }
         };
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(connect_timeout));
+        connector.set_nodelay(true);
+        connector.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(files_tls(security.tls.as_ref())?)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         Ok(Self {
             http: builder.build()?,
+            files: HyperClient::builder(TokioExecutor::new()).build(connector),
+            authorization,
             scheme,
         })
     }
@@ -138,19 +180,30 @@ impl WorkerApi {
         from: u64,
         length: Option<u64>,
         etag: Option<&str>,
-    ) -> Result<reqwest::Response, reqwest::Error> {
+    ) -> Result<FileResponse, FetchError> {
         let range = match length {
             Some(n) => format!("bytes={from}-{}", from + n - 1),
             None => format!("bytes={from}-"),
         };
-        let mut request = self
-            .http
-            .get(self.url(address, api::FILES, path))
-            .header(reqwest::header::RANGE, range);
-        if let Some(etag) = etag {
-            request = request.header(reqwest::header::IF_MATCH, format!("\"{etag}\""));
+        let mut request = http::Request::get(self.url(address, api::FILES, path))
+            .header(http::header::RANGE, range);
+        if let Some(authorization) = &self.authorization {
+            request = request.header(http::header::AUTHORIZATION, authorization.clone());
         }
-        request.send().await
+        if let Some(etag) = etag {
+            request = request.header(http::header::IF_MATCH, format!("\"{etag}\""));
+        }
+        let request = request
+            .body(Empty::new())
+            .map_err(|e| FetchError::Exchange(format!("cannot ask {address} for {path}: {e}")))?;
+        self.files.request(request).await.map_err(|e| {
+            let message = crate::error_chain(&e);
+            if e.is_connect() {
+                FetchError::Connect(message)
+            } else {
+                FetchError::Exchange(message)
+            }
+        })
     }
 
     /// `GET /status/{path}`, answered within `timeout`.
@@ -193,6 +246,40 @@ impl WorkerApi {
         let body = checked(self.http.get(url).send().await?).await?;
         String::from_utf8(body.to_vec()).map_err(|e| ApiError::Unreadable(e.to_string()))
     }
+}
+
+/// The TLS of `GET /files`: the site's CA only, this process's certificate
+/// if it has one. Without TLS, a configuration that is never used (the
+/// scheme is `http`) but that the connector needs.
+fn files_tls(tls: Option<&TlsSettings>) -> Result<rustls::ClientConfig, ApiError> {
+    let mut roots = rustls::RootCertStore::empty();
+    let Some(tls) = tls else {
+        return Ok(rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth());
+    };
+    let unusable = |file: &std::path::Path, e: &dyn std::fmt::Display| {
+        ApiError::Transport(format!("{}: {e}", file.display()))
+    };
+    for ca in CertificateDer::pem_slice_iter(tls.ca.pem()) {
+        let ca = ca.map_err(|e| unusable(&tls.ca.file, &e))?;
+        roots.add(ca).map_err(|e| unusable(&tls.ca.file, &e))?;
+    }
+    let builder = rustls::ClientConfig::builder().with_root_certificates(Arc::new(roots));
+    // The connector sets ALPN (http/1.1) itself.
+    Ok(match &tls.identity {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.pem())
+                .collect::<Result<_, _>>()
+                .map_err(|e| unusable(&cert.file, &e))?;
+            let private =
+                PrivateKeyDer::from_pem_slice(key.pem()).map_err(|e| unusable(&key.file, &e))?;
+            builder
+                .with_client_auth_cert(chain, private)
+                .map_err(|e| unusable(&key.file, &e))?
+        }
+    })
 }
 
 /// The body of a successful answer; an error status becomes an [`ApiError`].

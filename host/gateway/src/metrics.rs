@@ -3,22 +3,17 @@
 //! headers. `/metrics` shows them, then the read path's counters (by source
 //! tier, cross-zone bytes) and the active policy's sha256.
 //!
-//! Every request is counted here, in a layer around the S3 service, so that
-//! the ones s3s refuses itself (a bad signature, an unsigned request) are
-//! counted too; the operation is told from the method and the path.
+//! Every S3 request is counted (by the gateway's `serve_s3`), the ones s3s
+//! refuses itself too; the operation is told from the method and the path.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode, header};
-use axum::middleware::Next;
+use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use azimuth_cluster::prometheus;
-
-use crate::Inner;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BOUNDS: [f64; 14] = [
@@ -66,7 +61,13 @@ pub(crate) fn operation(method: &Method, path: &str, query: Option<&str>) -> &'s
 }
 
 impl GatewayMetrics {
-    fn observe(&self, operation: &'static str, status: StatusCode, bytes: u64, started: Instant) {
+    pub(crate) fn observe(
+        &self,
+        operation: &'static str,
+        status: StatusCode,
+        bytes: u64,
+        started: Instant,
+    ) {
         *self
             .requests
             .lock()
@@ -149,34 +150,9 @@ impl GatewayMetrics {
     }
 }
 
-/// The layer that counts every S3 request.
-pub(crate) async fn record(
-    State(inner): State<Arc<Inner>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let path = request.uri().path();
-    if path == "/metrics" || path == "/healthz" {
-        return next.run(request).await;
-    }
-    let operation = operation(request.method(), path, request.uri().query());
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let bytes = response
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    inner
-        .metrics
-        .observe(operation, response.status(), bytes, started);
-    response
-}
-
 /// An error of the S3 service itself (not an S3 error, which it answers
 /// with XML): 500, logged.
-pub(crate) async fn internal_error(error: s3s::HttpError) -> Response {
+pub(crate) fn internal_error(error: s3s::HttpError) -> Response {
     tracing::error!(?error, "the S3 service failed a request");
     Response::builder()
         .status(StatusCode::INTERNAL_SERVER_ERROR)

@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 use azimuth_client::ReadOptions;
 use azimuth_ufs::UfsFile;
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use s3s::dto::{
     ETag, ETagCondition, GetObjectInput, GetObjectOutput, HeadObjectInput, HeadObjectOutput, Range,
     StreamingBlob, Timestamp,
@@ -34,11 +34,11 @@ use crate::names::{no_such_bucket, no_such_key, object_path};
 const WHOLE_READ: u64 = 1 << 20;
 
 /// The conditions of a HEAD or GET.
-struct Conditions<'a> {
-    if_match: Option<&'a ETagCondition>,
-    if_none_match: Option<&'a ETagCondition>,
-    if_modified_since: Option<&'a Timestamp>,
-    if_unmodified_since: Option<&'a Timestamp>,
+pub(crate) struct Conditions<'a> {
+    pub(crate) if_match: Option<&'a ETagCondition>,
+    pub(crate) if_none_match: Option<&'a ETagCondition>,
+    pub(crate) if_modified_since: Option<&'a Timestamp>,
+    pub(crate) if_unmodified_since: Option<&'a Timestamp>,
 }
 
 /// Whether `condition` names `etag` (`*` names every object).
@@ -135,25 +135,58 @@ impl Inner {
     }
 
     pub(crate) async fn get_object(&self, input: &GetObjectInput) -> S3Result<GetObjectOutput> {
-        let conditions = Conditions {
-            if_match: input.if_match.as_ref(),
-            if_none_match: input.if_none_match.as_ref(),
-            if_modified_since: input.if_modified_since.as_ref(),
-            if_unmodified_since: input.if_unmodified_since.as_ref(),
+        let read = self
+            .read_object(ObjectRequest {
+                bucket: &input.bucket,
+                key: &input.key,
+                range: input.range.as_ref(),
+                conditions: Conditions {
+                    if_match: input.if_match.as_ref(),
+                    if_none_match: input.if_none_match.as_ref(),
+                    if_modified_since: input.if_modified_since.as_ref(),
+                    if_unmodified_since: input.if_unmodified_since.as_ref(),
+                },
+            })
+            .await?;
+        let body = match read.body {
+            ObjectBody::Empty => {
+                StreamingBlob::wrap(futures::stream::empty::<Result<Bytes, std::io::Error>>())
+            }
+            ObjectBody::Whole(whole) => {
+                StreamingBlob::wrap(futures::stream::iter([Ok::<_, std::io::Error>(whole)]))
+            }
+            ObjectBody::Stream(first, rest) => StreamingBlob::wrap(
+                futures::stream::iter([Ok(first)]).chain(rest.map_err(std::io::Error::other)),
+            ),
         };
+        Ok(GetObjectOutput {
+            accept_ranges: Some("bytes".into()),
+            body: Some(body),
+            content_length: Some(read.length as i64),
+            content_range: read.content_range,
+            content_type: Some("application/octet-stream".into()),
+            e_tag: Some(ETag::Strong(read.etag)),
+            last_modified: Some(read.last_modified),
+            ..GetObjectOutput::default()
+        })
+    }
+
+    /// The object a GET asks for, its bytes started: what both the s3s
+    /// operation and the hot path (`fast`) answer with.
+    pub(crate) async fn read_object(&self, request: ObjectRequest<'_>) -> S3Result<ObjectRead> {
         // Twice at most: once with what the gateway knew, once more after
         // learning that the object changed.
         for fresh in [false, true] {
-            let (path, file) = self.object(&input.bucket, &input.key).await?;
+            let (path, file) = self.object(request.bucket, request.key).await?;
             let etag = file.etag();
-            conditions.check(&file, &etag)?;
-            let (start, length, content_range) = byte_range(input.range.as_ref(), &file)?;
+            request.conditions.check(&file, &etag)?;
+            let (start, length, content_range) = byte_range(request.range, &file)?;
             let options = ReadOptions {
                 etag: Some(etag.clone()),
                 quiet: true,
             };
             let read = if length == 0 {
-                Ok(None)
+                Ok(ObjectBody::Empty)
             } else if length <= WHOLE_READ {
                 // Read on this task, in one piece: a small object pays no
                 // task hop nor channel on its way through.
@@ -161,27 +194,26 @@ impl Inner {
                     .client
                     .read_all_with(&path, start, Some(length), options)
                     .await;
-                read.map(|bytes| Some((bytes, None)))
+                read.map(ObjectBody::Whole)
             } else {
                 let mut stream = self.client.read_with(&path, start, Some(length), options);
                 // The first chunk decides the status: a read that fails
                 // before any byte can still be answered with an error.
                 match stream.next().await {
-                    Some(Ok(first)) => Ok(Some((first, Some(stream)))),
+                    Some(Ok(first)) => Ok(ObjectBody::Stream(first, stream)),
                     Some(Err(error)) => Err(error),
-                    None => Ok(None),
+                    None => Ok(ObjectBody::Empty),
                 }
             };
-            let body = match read {
-                Ok(None) => {
-                    StreamingBlob::wrap(futures::stream::empty::<Result<Bytes, std::io::Error>>())
-                }
-                Ok(Some((whole, None))) => {
-                    StreamingBlob::wrap(futures::stream::iter([Ok::<_, std::io::Error>(whole)]))
-                }
-                Ok(Some((first, Some(rest)))) => {
-                    let rest = rest.map(|chunk| chunk.map_err(std::io::Error::other));
-                    StreamingBlob::wrap(futures::stream::iter([Ok(first)]).chain(rest))
+            match read {
+                Ok(body) => {
+                    return Ok(ObjectRead {
+                        body,
+                        length,
+                        content_range,
+                        etag,
+                        last_modified: last_modified(&file),
+                    });
                 }
                 Err(error @ azimuth_client::ReadError::Rejected { .. }) => {
                     return Err(S3Error::with_message(
@@ -201,20 +233,37 @@ impl Inner {
                         error.to_string(),
                     ));
                 }
-            };
-            return Ok(GetObjectOutput {
-                accept_ranges: Some("bytes".into()),
-                body: Some(body),
-                content_length: Some(length as i64),
-                content_range,
-                content_type: Some("application/octet-stream".into()),
-                e_tag: Some(ETag::Strong(etag)),
-                last_modified: Some(last_modified(&file)),
-                ..GetObjectOutput::default()
-            });
+            }
         }
         unreachable!("the loop returns on its second turn")
     }
+}
+
+/// What a GET names: an object, a range of it, and conditions.
+pub(crate) struct ObjectRequest<'a> {
+    pub(crate) bucket: &'a str,
+    pub(crate) key: &'a str,
+    pub(crate) range: Option<&'a Range>,
+    pub(crate) conditions: Conditions<'a>,
+}
+
+/// A GET's answer: the bytes, started, and the headers S3 gives them.
+pub(crate) struct ObjectRead {
+    pub(crate) body: ObjectBody,
+    /// Bytes in the body.
+    pub(crate) length: u64,
+    /// `Content-Range` of a ranged answer (a 206).
+    pub(crate) content_range: Option<String>,
+    pub(crate) etag: String,
+    pub(crate) last_modified: Timestamp,
+}
+
+/// A GET's bytes: none, one piece read whole, or a first chunk and a
+/// stream of the rest.
+pub(crate) enum ObjectBody {
+    Empty,
+    Whole(Bytes),
+    Stream(Bytes, azimuth_client::ReadStream),
 }
 
 /// The bytes a `Range` selects of `file`: the first, their count, and the

@@ -11,10 +11,11 @@ use azimuth_cluster::membership::WorkerRecord;
 use azimuth_policy::{FailureKind, Source};
 use azimuth_ufs::UfsError;
 use bytes::Bytes;
-use futures::StreamExt;
+use http_body_util::BodyExt;
 use tokio::sync::mpsc;
 
 use super::plan::ReadPlan;
+use crate::worker_api::{FetchError, FileResponse};
 use crate::{Inner, ReadError};
 
 /// Bytes asked of the UFS at a time when it serves a read.
@@ -180,35 +181,32 @@ impl Inner {
                     SourceError::new(FailureKind::Timeout, format!("no answer in {wait:?}"))
                 })?
                 .map_err(|e| {
-                    let kind = if e.is_connect() {
-                        FailureKind::Refused
-                    } else if e.is_timeout() {
-                        FailureKind::Timeout
-                    } else {
-                        FailureKind::IoError
+                    let kind = match e {
+                        FetchError::Connect(_) => FailureKind::Refused,
+                        FetchError::Exchange(_) => FailureKind::IoError,
                     };
-                    SourceError::new(kind, crate::error_chain(&e))
+                    SourceError::new(kind, e.to_string())
                 })?;
         let status = response.status();
         if !status.is_server_error() {
             self.health.records.succeeded(&worker.id, started.elapsed());
         }
-        if status == reqwest::StatusCode::RANGE_NOT_SATISFIABLE {
+        if status == http::StatusCode::RANGE_NOT_SATISFIABLE {
             return Ok(()); // The range starts at or past the end: nothing left.
         }
-        if status == reqwest::StatusCode::NOT_FOUND {
+        if status == http::StatusCode::NOT_FOUND {
             return Err(SourceError::new(FailureKind::NotFound, "HTTP 404"));
         }
-        if status == reqwest::StatusCode::PRECONDITION_FAILED {
+        if status == http::StatusCode::PRECONDITION_FAILED {
             // It has another version of the file: not a fault of the worker.
-            let why = response.text().await.unwrap_or_default();
+            let why = text(response).await;
             return Err(SourceError::new(
                 FailureKind::NotFound,
                 format!("HTTP 412: {}", why.trim()),
             ));
         }
         if !status.is_success() {
-            let why = response.text().await.unwrap_or_default();
+            let why = text(response).await;
             let error = |kind| SourceError::new(kind, format!("HTTP {status}: {}", why.trim()));
             return Err(match status.as_u16() {
                 401 | 403 => error(FailureKind::Refused).blaming(Blame::Credentials),
@@ -218,25 +216,31 @@ impl Inner {
         }
         out.version = response
             .headers()
-            .get(reqwest::header::ETAG)
+            .get(http::header::ETAG)
             .and_then(|v| v.to_str().ok())
             .map(|v| v.trim_start_matches("W/").trim_matches('"').to_owned());
         // A 200 to a ranged request carries the whole file: skip to `from`.
-        let mut skip = if status == reqwest::StatusCode::OK {
+        let mut skip = if status == http::StatusCode::OK {
             from
         } else {
             0
         };
-        let mut body = response.bytes_stream();
+        let mut body = response.into_body();
         loop {
-            let chunk = tokio::time::timeout(wait, body.next()).await.map_err(|_| {
-                SourceError::new(FailureKind::Timeout, format!("stalled for {wait:?}"))
-            })?;
-            let Some(chunk) = chunk else {
+            let frame = tokio::time::timeout(wait, body.frame())
+                .await
+                .map_err(|_| {
+                    SourceError::new(FailureKind::Timeout, format!("stalled for {wait:?}"))
+                })?;
+            let Some(frame) = frame else {
                 return Ok(());
             };
-            let mut chunk = chunk
+            let frame = frame
                 .map_err(|e| SourceError::new(FailureKind::IoError, crate::error_chain(&e)))?;
+            // Trailers, which a worker does not send, carry no bytes.
+            let Ok(mut chunk) = frame.into_data() else {
+                continue;
+            };
             if skip > 0 {
                 let n = skip.min(chunk.len() as u64);
                 chunk = chunk.slice(n as usize..);
@@ -310,5 +314,14 @@ impl Inner {
             out.send(bytes).await?;
         }
         Ok(())
+    }
+}
+
+/// An error answer's body, the worker's one-line reason (empty if it
+/// cannot be read).
+async fn text(response: FileResponse) -> String {
+    match response.into_body().collect().await {
+        Ok(body) => String::from_utf8_lossy(&body.to_bytes()).into_owned(),
+        Err(_) => String::new(),
     }
 }

@@ -1,0 +1,246 @@
+//! The hot path: an anonymous GetObject answered without s3s.
+//!
+//! s3s turns every request into its DTOs and back (an input of some 30
+//! fields parsed from headers, a boxed stream per body, an output of some
+//! 40 header fields), which costs a cached 4 KiB read more than the read
+//! itself. A GET that s3s would hand to `get_object` unchanged — anonymous
+//! (no `Authorization`, no query: no signature, no presigned URL, no
+//! `response-*` override) while anonymous reads are on, with no `x-amz-*`
+//! header, to a path s3s parses as an object — is answered here instead,
+//! through the same [`Inner::read_object`], with the same headers and the
+//! same XML errors. Anything else goes to s3s. The S3 suite checks that
+//! both paths answer every case alike (`test_gateway.py`,
+//! `test_the_hot_path_answers_as_s3s_does`).
+
+use axum::body::Body;
+use axum::http::header::{
+    ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, IF_MATCH, IF_MODIFIED_SINCE,
+    IF_NONE_MATCH, IF_UNMODIFIED_SINCE, LAST_MODIFIED, RANGE,
+};
+use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use futures::StreamExt;
+use s3s::dto::{ETag, ETagCondition, Range, Timestamp, TimestampFormat};
+use s3s::path::S3Path;
+use s3s::{S3Error, xml};
+
+use crate::Inner;
+use crate::objects::{Conditions, ObjectBody, ObjectRead, ObjectRequest};
+
+/// A GET the hot path answers: its object and the headers that shape the
+/// answer, parsed as s3s parses them.
+pub(crate) struct SimpleGet {
+    bucket: String,
+    key: String,
+    range: Option<Range>,
+    if_match: Option<ETagCondition>,
+    if_none_match: Option<ETagCondition>,
+    if_modified_since: Option<Timestamp>,
+    if_unmodified_since: Option<Timestamp>,
+}
+
+/// The hot path's GET in `request`, or `None` when s3s must answer it
+/// (including every request s3s would refuse: a header it cannot parse is
+/// left for it to name).
+pub(crate) fn simple_get<B>(request: &Request<B>, anonymous_read: bool) -> Option<SimpleGet> {
+    let headers = request.headers();
+    if !anonymous_read
+        || request.method() != Method::GET
+        || request.uri().query().is_some()
+        || headers.contains_key(axum::http::header::AUTHORIZATION)
+        || headers
+            .keys()
+            .any(|name| name.as_str().starts_with("x-amz-"))
+    {
+        return None;
+    }
+    // As s3s reads the path: percent-decoded, then split and validated.
+    let path = percent_encoding::percent_decode_str(request.uri().path())
+        .decode_utf8()
+        .ok()?;
+    let S3Path::Object { bucket, key } = s3s::path::parse_path_style(&path).ok()? else {
+        return None;
+    };
+    Some(SimpleGet {
+        bucket: bucket.into(),
+        key: key.into(),
+        range: parsed(headers, RANGE, |v| {
+            Range::parse(std::str::from_utf8(v).ok()?).ok()
+        })?,
+        if_match: parsed(headers, IF_MATCH, |v| {
+            ETagCondition::parse_http_header(v).ok()
+        })?,
+        if_none_match: parsed(headers, IF_NONE_MATCH, |v| {
+            ETagCondition::parse_http_header(v).ok()
+        })?,
+        if_modified_since: parsed(headers, IF_MODIFIED_SINCE, http_date)?,
+        if_unmodified_since: parsed(headers, IF_UNMODIFIED_SINCE, http_date)?,
+    })
+}
+
+/// The header `name` parsed by `parse`: `Some(None)` when absent, `None`
+/// when present but unparsable or repeated (s3s's to refuse).
+fn parsed<T>(
+    headers: &HeaderMap,
+    name: axum::http::HeaderName,
+    parse: impl Fn(&[u8]) -> Option<T>,
+) -> Option<Option<T>> {
+    let mut values = headers.get_all(&name).iter();
+    let Some(value) = values.next() else {
+        return Some(None);
+    };
+    if values.next().is_some() {
+        return None;
+    }
+    parse(value.as_bytes()).map(Some)
+}
+
+fn http_date(value: &[u8]) -> Option<Timestamp> {
+    Timestamp::parse(TimestampFormat::HttpDate, std::str::from_utf8(value).ok()?).ok()
+}
+
+impl Inner {
+    /// Answers `get` as s3s would: the object's bytes, or the S3 error.
+    pub(crate) async fn serve_simple_get(&self, get: SimpleGet) -> Response<Body> {
+        let request = ObjectRequest {
+            bucket: &get.bucket,
+            key: &get.key,
+            range: get.range.as_ref(),
+            conditions: Conditions {
+                if_match: get.if_match.as_ref(),
+                if_none_match: get.if_none_match.as_ref(),
+                if_modified_since: get.if_modified_since.as_ref(),
+                if_unmodified_since: get.if_unmodified_since.as_ref(),
+            },
+        };
+        match self.read_object(request).await {
+            Ok(read) => object_response(read),
+            Err(error) => error_response(error),
+        }
+    }
+}
+
+/// GetObject's answer, with the headers s3s gives `get_object`'s output.
+fn object_response(read: ObjectRead) -> Response<Body> {
+    let status = if read.content_range.is_some() {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    let body = match read.body {
+        ObjectBody::Empty => Body::empty(),
+        ObjectBody::Whole(bytes) => Body::from(bytes),
+        ObjectBody::Stream(first, rest) => {
+            Body::from_stream(futures::stream::iter([Ok(first)]).chain(rest))
+        }
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(read.length));
+    if let Some(range) = read.content_range
+        && let Ok(value) = HeaderValue::try_from(range)
+    {
+        headers.insert(CONTENT_RANGE, value);
+    }
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(value) = ETag::Strong(read.etag).to_http_header() {
+        headers.insert(ETAG, value);
+    }
+    let mut date = Vec::with_capacity(32);
+    if read
+        .last_modified
+        .format(TimestampFormat::HttpDate, &mut date)
+        .is_ok()
+        && let Ok(value) = HeaderValue::from_bytes(&date)
+    {
+        headers.insert(LAST_MODIFIED, value);
+    }
+    response
+}
+
+/// An S3 error as s3s answers it: its status, and its XML. (s3s would add
+/// an error's own headers too; the gateway's errors carry none.)
+fn error_response(error: S3Error) -> Response<Body> {
+    let status = error
+        .status_code()
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut xml_body = Vec::with_capacity(256);
+    {
+        let mut serializer = xml::Serializer::new(&mut xml_body);
+        if serializer
+            .decl()
+            .and_then(|()| xml::Serialize::serialize(&error, &mut serializer))
+            .is_err()
+        {
+            // Only a writer's failure fails it, and a Vec's writes do not.
+            xml_body.clear();
+        }
+    }
+    let mut response = Response::new(Body::from(xml_body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::simple_get;
+    use axum::http::Request;
+
+    fn get(uri: &str, headers: &[(&str, &str)]) -> Request<()> {
+        let mut request = Request::get(uri);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.body(()).unwrap()
+    }
+
+    #[test]
+    fn only_anonymous_plain_gets_of_objects_take_the_hot_path() {
+        let simple = |r: &Request<()>| simple_get(r, true).is_some();
+        assert!(simple(&get("/data/a/b%20c.bin", &[("range", "bytes=0-9")])));
+        assert!(simple(&get(
+            "/data/k",
+            &[
+                ("if-match", "\"abc\""),
+                ("if-modified-since", "Tue, 01 Dec 2026 10:00:00 GMT")
+            ]
+        )));
+        // Anonymous reads off: s3s refuses it, with AccessDenied.
+        assert!(simple_get(&get("/data/k", &[]), false).is_none());
+        // Signed, presigned, overridden, or with S3 headers of its own.
+        assert!(!simple(&get(
+            "/data/k",
+            &[("authorization", "AWS4-HMAC-SHA256 x")]
+        )));
+        assert!(!simple(&get("/data/k?X-Amz-Signature=00", &[])));
+        assert!(!simple(&get("/data/k?response-content-type=a/b", &[])));
+        assert!(!simple(&get(
+            "/data/k",
+            &[("x-amz-checksum-mode", "ENABLED")]
+        )));
+        // Not an object: a bucket, the root, a bucket name S3 refuses.
+        assert!(!simple(&get("/data", &[])));
+        assert!(!simple(&get("/data/", &[])));
+        assert!(!simple(&get("/", &[])));
+        assert!(!simple(&get("/Bad_Bucket/k", &[])));
+        // Headers s3s would refuse, left for it to name.
+        assert!(!simple(&get("/data/k", &[("range", "bytes=x-")])));
+        assert!(!simple(&get(
+            "/data/k",
+            &[("if-modified-since", "yesterday")]
+        )));
+        assert!(!simple(&get(
+            "/data/k",
+            &[("range", "bytes=0-1"), ("range", "bytes=2-3")]
+        )));
+        let head = Request::head("/data/k").body(()).unwrap();
+        assert!(!simple(&head));
+    }
+}
