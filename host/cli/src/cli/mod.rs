@@ -6,6 +6,7 @@ mod gateway;
 mod info;
 mod load;
 pub mod logging;
+mod mount;
 mod policy;
 mod read;
 mod rollout;
@@ -89,6 +90,24 @@ pub enum Command {
     /// serves; `/metrics` and `/healthz` are beside the S3 API. Example:
     /// `azimuth --conf site.properties gateway --listen 127.0.0.1:9000`
     Gateway(gateway::GatewayArgs),
+    /// Mount the UFS root's tree as a read-only file system (FUSE) whose
+    /// every read goes through the read path: `cat`, `cp`, `open()` and
+    /// `mmap` read through the multi-zone cache, and a zone's death is
+    /// invisible to them.
+    ///
+    /// MOUNT_POINT must be an empty directory. Prints `mounted <ufs> on
+    /// <mount point> ...` once mounted, then detaches (unless
+    /// --foreground); SIGTERM or Ctrl-C unmounts (lazily if files are still
+    /// open), as does `fusermount3 -u MOUNT_POINT`, which also clears a mount
+    /// whose process crashed. Writes answer EROFS, a missing path ENOENT, a
+    /// read every source failed EIO (the log names the sources tried).
+    /// Attributes and listings are trusted for
+    /// alluxio.user.metadata.cache.expiration.time (1min); sequential
+    /// readers read ahead up to azimuth.mount.readahead.max (8MB). Needs
+    /// fusermount3 (Debian's fuse3). Example: `azimuth --conf
+    /// site.properties mount /mnt/azimuth --cluster alx-ns-alluxio-a
+    /// --metrics-listen 127.0.0.1:9100`
+    Mount(mount::MountArgs),
     /// Show what the cluster(s) look like.
     #[command(subcommand)]
     Info(info::InfoCommand),
@@ -172,5 +191,6 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         Command::Read(read) => read::run(&args.site, read),
         Command::Load(load) => load::run(&args.site, load),
         Command::Gateway(gateway) => gateway::run(&args.site, gateway),
+        Command::Mount(mount) => mount::run(&args.site, mount),
     }
 }

@@ -214,6 +214,26 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "the S3 gateway serves reads and listings to unsigned requests",
     ),
     (
+        MOUNT_METADATA_EXPIRATION,
+        "1min",
+        "how long `azimuth mount` trusts a file's attributes and a directory's listing (the kernel's too)",
+    ),
+    (
+        MOUNT_METADATA_MAX_SIZE,
+        "100000",
+        "file attributes `azimuth mount` remembers, least recently used out",
+    ),
+    (
+        MOUNT_CACHED_PATHS_MAX,
+        "500",
+        "directory listings `azimuth mount` remembers, least recently used out",
+    ),
+    (
+        MOUNT_READAHEAD_MAX,
+        "8MB",
+        "largest read-ahead of a sequential reader of `azimuth mount` (at most twice it held per open file)",
+    ),
+    (
         WORKER_HEADER_TIMEOUT,
         "10s",
         "how long a request's headers may take to reach a worker; a slower client is cut off",
@@ -341,6 +361,14 @@ pub const GATEWAY_LISTEN: &str = "azimuth.gateway.listen";
 pub const GATEWAY_CREDENTIALS_FILE: &str = "azimuth.gateway.credentials.file";
 /// The S3 gateway serves reads and listings to unsigned requests.
 pub const GATEWAY_ANONYMOUS_READ: &str = "azimuth.gateway.anonymous.read";
+/// How long `azimuth mount` trusts a file's attributes and a directory's listing (the kernel's too).
+pub const MOUNT_METADATA_EXPIRATION: &str = "alluxio.user.metadata.cache.expiration.time";
+/// File attributes `azimuth mount` remembers, least recently used out.
+pub const MOUNT_METADATA_MAX_SIZE: &str = "alluxio.user.metadata.cache.max.size";
+/// Directory listings `azimuth mount` remembers, least recently used out.
+pub const MOUNT_CACHED_PATHS_MAX: &str = "alluxio.fuse.cached.paths.max";
+/// Largest read-ahead of a sequential reader of `azimuth mount`.
+pub const MOUNT_READAHEAD_MAX: &str = "azimuth.mount.readahead.max";
 /// Another name of s3a.accessKeyId (Alluxio Enterprise's).
 pub const S3_ACCESS_KEY_ID_AWS: &str = "aws.accessKeyId";
 /// Another name of s3a.secretKey (Alluxio Enterprise's).

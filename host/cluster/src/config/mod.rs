@@ -26,8 +26,8 @@ use std::path::{Path, PathBuf};
 pub use keys::*;
 pub use properties::{Entry, Origin};
 pub use settings::{
-    ClientSettings, EtcdAccess, EtcdCredentials, GatewayKeys, GatewaySettings, PolicySettings,
-    RetryLimits, SiteConfig, WorkerSettings,
+    ClientSettings, EtcdAccess, EtcdCredentials, GatewayKeys, GatewaySettings, MountSettings,
+    PolicySettings, RetryLimits, SiteConfig, WorkerSettings,
 };
 
 /// Why a configuration was refused. Each names the file or flag, the key and the value.

@@ -49,6 +49,8 @@ pub struct SiteConfig {
     pub worker: WorkerSettings,
     /// The S3 gateway's listener and access.
     pub gateway: GatewaySettings,
+    /// `azimuth mount`'s caches and read-ahead.
+    pub mount: MountSettings,
     /// How the site's processes prove themselves to each other.
     pub security: SecuritySettings,
 }
@@ -201,6 +203,35 @@ pub struct GatewaySettings {
     /// `azimuth.gateway.anonymous.read`: unsigned requests may read and
     /// list (default false).
     pub anonymous_read: bool,
+}
+
+/// `azimuth mount`'s settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MountSettings {
+    /// `alluxio.user.metadata.cache.expiration.time`: how long a file's
+    /// attributes and a directory's listing are trusted, by the mount and
+    /// by the kernel (default 1 min, as the metadata sync interval).
+    pub metadata_expiration: Duration,
+    /// `alluxio.user.metadata.cache.max.size`: file attributes remembered
+    /// (default 100,000).
+    pub metadata_max_size: usize,
+    /// `alluxio.fuse.cached.paths.max`: directory listings remembered
+    /// (default 500).
+    pub cached_paths_max: usize,
+    /// `azimuth.mount.readahead.max`: the largest read-ahead of a
+    /// sequential reader (default 8 MiB).
+    pub readahead_max: u64,
+}
+
+impl Default for MountSettings {
+    fn default() -> Self {
+        Self {
+            metadata_expiration: Duration::from_secs(60),
+            metadata_max_size: 100_000,
+            cached_paths_max: 500,
+            readahead_max: 8 << 20,
+        }
+    }
 }
 
 /// The access keys of the S3 gateway and their secrets. The secrets are

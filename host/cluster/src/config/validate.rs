@@ -13,8 +13,8 @@ use azimuth_ufs::{S3Options, SyncInterval, Ufs};
 
 use super::keys::*;
 use super::settings::{
-    ClientSettings, EtcdAccess, EtcdCredentials, GatewayKeys, GatewaySettings, PolicySettings,
-    RetryLimits, SiteConfig, WorkerSettings,
+    ClientSettings, EtcdAccess, EtcdCredentials, GatewayKeys, GatewaySettings, MountSettings,
+    PolicySettings, RetryLimits, SiteConfig, WorkerSettings,
 };
 use super::{ConfigError, Origin, RawSettings, values};
 use crate::membership::keys::check_name;
@@ -63,6 +63,7 @@ impl RawSettings {
             policy: self.policy()?,
             worker: self.worker()?,
             gateway: self.gateway()?,
+            mount: self.mount()?,
             security: self.security()?,
         })
     }
@@ -331,6 +332,35 @@ impl RawSettings {
             anonymous_read: self
                 .parsed(GATEWAY_ANONYMOUS_READ, values::parse_bool)?
                 .unwrap_or(false),
+        })
+    }
+
+    fn mount(&self) -> Result<MountSettings, ConfigError> {
+        let defaults = MountSettings::default();
+        Ok(MountSettings {
+            metadata_expiration: self.bounded_duration(
+                MOUNT_METADATA_EXPIRATION,
+                defaults.metadata_expiration,
+                Duration::ZERO..=Duration::from_secs(7 * 24 * 3600),
+                "0 and 7d",
+            )?,
+            metadata_max_size: self.bounded_whole(
+                MOUNT_METADATA_MAX_SIZE,
+                defaults.metadata_max_size,
+                1..=100_000_000,
+            )?,
+            cached_paths_max: self.bounded_whole(
+                MOUNT_CACHED_PATHS_MAX,
+                defaults.cached_paths_max,
+                1..=10_000_000,
+            )?,
+            readahead_max: match self.parsed(MOUNT_READAHEAD_MAX, values::parse_size)? {
+                Some(bytes) if !(128 << 10..=1 << 30).contains(&bytes) => {
+                    return Err(self.bad(MOUNT_READAHEAD_MAX, "must be between 128KB and 1GB"));
+                }
+                Some(bytes) => bytes,
+                None => defaults.readahead_max,
+            },
         })
     }
 
