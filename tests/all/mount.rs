@@ -5,6 +5,7 @@
 //! mount point's checks.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
@@ -22,6 +23,11 @@ struct Mount {
 
 impl Mount {
     fn start(conf: &Path, point: &Path) -> Self {
+        Self::start_logging_to(conf, point, Stdio::inherit())
+    }
+
+    /// A mount whose log (warnings and errors) goes to `stderr`.
+    fn start_logging_to(conf: &Path, point: &Path, stderr: Stdio) -> Self {
         std::fs::create_dir_all(point).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_azimuth"))
             .arg("--conf")
@@ -31,7 +37,7 @@ impl Mount {
             .args(["--foreground", "--metrics-listen", "127.0.0.1:0"])
             .env("AZIMUTH_LOG", "warn,fuser=error")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("azimuth mount runs");
         let mut out = BufReader::new(child.stdout.take().unwrap());
@@ -111,6 +117,19 @@ fn stdout(script: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs a Python script; fails the test with what it said if it fails.
+fn run_python(script: &str) {
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The sample `name{labels}` of Prometheus text (0 if absent).
@@ -217,15 +236,7 @@ for name in ["data/odd size.bin", "other/top", "data/nested/deeper/part-0001"]:
 print("ok")
 "#
     );
-    let out = Command::new("python3")
-        .args(["-c", &python])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "python: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_python(&python);
 
     // What the mount counted: FUSE operations, read-ahead for the
     // sequential readers (sha256sum, cp), exact fetches for the random ones,
@@ -265,11 +276,16 @@ print("ok")
 }
 
 #[test]
-fn writes_answer_erofs_missing_paths_enoent_and_reads_past_the_end_nothing() {
-    let zones = Zones::start();
+fn writes_answer_erofs_missing_paths_enoent_reads_past_the_end_nothing_and_failed_reads_eio() {
+    let mut zones = Zones::start();
     tree(&zones.ufs);
     let point = zones.site.dir.path().join("mnt");
-    let mount = Mount::start(&conf(&zones, "mount"), &point);
+    let log = zones.site.dir.path().join("mount.log");
+    let mount = Mount::start_logging_to(
+        &conf(&zones, "mount"),
+        &point,
+        std::fs::File::create(&log).unwrap().into(),
+    );
     let mnt = point.display();
     let erofs = "Read-only file system";
     for script in [
@@ -318,15 +334,7 @@ assert open("{mnt}/data/empty", "rb").read() == b""
 print("ok")
 "#
     );
-    let out = Command::new("python3")
-        .args(["-c", &python])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "python: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_python(&python);
     // The UFS is untouched.
     assert_eq!(
         std::fs::metadata(zones.ufs.join("data/one")).unwrap().len(),
@@ -338,6 +346,31 @@ print("ok")
         metric(
             &metrics,
             "azimuth_mount_operations_total{operation=\"lookup\",outcome=\"ENOENT\"}"
+        ) > 0.0
+    );
+
+    // Every source fails (all six workers dead, the file gone from the
+    // UFS): the read answers EIO, and the log names what was tried.
+    let open = std::fs::File::open(point.join("data/odd size.bin")).unwrap();
+    let mut first = [0u8; 10];
+    open.read_exact_at(&mut first, 0).unwrap();
+    for id in ["a1", "a2", "b1", "b2", "c1", "c2"] {
+        zones.worker_mut(id).kill();
+    }
+    std::fs::remove_file(zones.ufs.join("data/odd size.bin")).unwrap();
+    let mut far = [0u8; 4096];
+    let error = open.read_exact_at(&mut far, 1_000_000).unwrap_err();
+    assert_eq!(error.raw_os_error(), Some(libc::EIO), "{error}");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("read failed") && logged.contains("tried: ") && logged.contains("worker a"),
+        "the log does not say what was tried:\n{logged}"
+    );
+    let metrics = mount.metrics();
+    assert!(
+        metric(
+            &metrics,
+            "azimuth_mount_operations_total{operation=\"read\",outcome=\"EIO\"}"
         ) > 0.0
     );
 }
