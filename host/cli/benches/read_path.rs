@@ -45,10 +45,12 @@ fn latency(zones: &Zones, client: &Client, label: &str) {
     let data = zones.file("hot", 1 << 20);
     let address = local_replica(zones, "hot");
     zones::load(&address, std::path::Path::new("hot"));
-    let http = reqwest::Client::builder()
-        .tcp_nodelay(true)
-        .build()
-        .unwrap();
+    // The reference: hyper's pooled client, the least a GET can cost in
+    // Rust (the read path's own GET /files is on it too).
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.set_nodelay(true);
+    let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build::<_, http_body_util::Empty<bytes::Bytes>>(connector);
     println!("\n{label}: {LATENCY_SAMPLES} reads of each size, interleaved with plain GETs");
     println!(
         "{:<8} {:>12} {:>12} {:>12} {:>12} {:>10} {:>10}",
@@ -67,13 +69,16 @@ fn latency(zones: &Zones, client: &Client, label: &str) {
                 };
                 let plain_get = async {
                     let t = Instant::now();
-                    let response = http
-                        .get(format!("http://{address}/files/hot"))
+                    let request = http::Request::get(format!("http://{address}/files/hot"))
                         .header("Range", format!("bytes={offset}-{}", offset + size - 1))
-                        .send()
-                        .await
+                        .body(http_body_util::Empty::new())
                         .unwrap();
-                    assert_eq!(response.bytes().await.unwrap().len() as u64, size);
+                    let response = http.request(request).await.unwrap();
+                    let body = http_body_util::BodyExt::collect(response.into_body())
+                        .await
+                        .unwrap()
+                        .to_bytes();
+                    assert_eq!(body.len() as u64, size);
                     t.elapsed()
                 };
                 // Alternate which goes first: the second of a pair meets a
