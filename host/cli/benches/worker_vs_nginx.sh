@@ -7,17 +7,22 @@
 # Both servers get every core (nginx `worker_processes auto`, sendfile on,
 # access log off; the worker's tokio runtime defaults to one thread per core).
 # The worker's cache is loaded first, so every read below is a cache hit.
+# A third row is the ceiling of the worker's HTTP stack: a bare hyper server
+# returning the same bytes from memory (examples/bench/bare_hyper.rs).
 #
-# Run: host/cli/benches/worker_vs_nginx.sh [SECONDS]   (needs nginx-light and wrk:
-#      apt-get install nginx-light wrk)
+# Run: host/cli/benches/worker_vs_nginx.sh [SECONDS] [CONNECTIONS]   (needs
+#      nginx-light and wrk: apt-get install nginx-light wrk; CONNECTIONS: wrk's
+#      -c, 16 by default)
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../../.."
 secs=${1:-8}
+conns=${2:-16}
 for tool in nginx wrk; do
   command -v "$tool" >/dev/null || PATH="$PATH:/usr/sbin"
   command -v "$tool" >/dev/null || { echo "needs $tool: apt-get install nginx-light wrk" >&2; exit 2; }
 done
 cargo build --release -q -p azimuth
+cargo build --release -q -p azimuth-worker --example bare-hyper
 bin=target/release/azimuth
 
 tmp=$(mktemp -d)
@@ -57,13 +62,17 @@ pids+=($!)
 for _ in $(seq 100); do grep -q listening "$tmp/worker.out" 2>/dev/null && break; sleep 0.1; done
 worker=$(sed -n 's#.*listening on http://##p' "$tmp/worker.out")
 for f in f4k f64k f256m; do curl -sf -XPOST "http://$worker/load/$f" >/dev/null; done
+target/release/examples/bare-hyper "$tmp/ufs" 127.0.0.1:0 >"$tmp/bare.out" &
+pids+=($!)
+for _ in $(seq 100); do grep -q listening "$tmp/bare.out" 2>/dev/null && break; sleep 0.1; done
+bare=$(sed -n 's#.*listening on http://##p' "$tmp/bare.out")
 ufs_reads() { curl -s "http://$worker/metrics" | awk '/^azimuth_worker_ufs_reads_total/ { print $2 }'; }
 loaded=$(ufs_reads)
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$nginx_port/files/f4k" >/dev/null && break; sleep 0.1; done
 
 # wrk's summary, as "requests/s latency-avg latency-p99 transfer/s".
 run() {
-  wrk -t1 -c16 -d"${secs}s" --latency "$1" | awk '
+  wrk -t1 -c"$conns" -d"${secs}s" --latency "$1" | awk '
     /Requests\/sec/ { rps = $2 }
     /Transfer\/sec/ { tps = $2 }
     /^    Latency/  { avg = $2 }
@@ -75,17 +84,26 @@ bytes_per_sec() { # 1.23GB -> bytes
     m = (u ~ /^K/) ? 1024 : (u ~ /^M/) ? 1048576 : (u ~ /^G/) ? 1073741824 : 1; printf "%.0f", n * m }'
 }
 
-echo "$(nproc) cores; wrk -t1 -c16 -d${secs}s; azimuth $(git rev-parse --short HEAD), nginx $(nginx -v 2>&1 | sed 's#.*/##')"
+echo "$(nproc) cores; wrk -t1 -c$conns -d${secs}s; azimuth $(git rev-parse --short HEAD), nginx $(nginx -v 2>&1 | sed 's#.*/##')"
 printf '%-10s %-8s %12s %10s %10s %12s %8s\n' file server "req/s" "lat avg" "lat p99" "transfer/s" "vs nginx"
+ratio() { # "a vs b" of requests/s, or of transfer/s for the large file
+  if [ "$1" = f256m ]; then
+    awk -v a="$(bytes_per_sec "$2")" -v n="$(bytes_per_sec "$3")" 'BEGIN { printf "%.2fx", a / n }'
+  else
+    awk -v a="$2" -v n="$3" 'BEGIN { printf "%.2fx", a / n }'
+  fi
+}
 for f in f4k f64k f256m; do
   read -r n_rps n_avg n_p99 n_tps < <(run "http://127.0.0.1:$nginx_port/files/$f")
+  read -r b_rps b_avg b_p99 b_tps < <(run "http://$bare/files/$f")
   read -r a_rps a_avg a_p99 a_tps < <(run "http://$worker/files/$f")
   if [ "$f" = f256m ]; then
-    ratio=$(awk -v a="$(bytes_per_sec "$a_tps")" -v n="$(bytes_per_sec "$n_tps")" 'BEGIN { printf "%.2fx", a / n }')
+    b_ratio=$(ratio "$f" "$b_tps" "$n_tps"); a_ratio=$(ratio "$f" "$a_tps" "$n_tps")
   else
-    ratio=$(awk -v a="$a_rps" -v n="$n_rps" 'BEGIN { printf "%.2fx", a / n }')
+    b_ratio=$(ratio "$f" "$b_rps" "$n_rps"); a_ratio=$(ratio "$f" "$a_rps" "$n_rps")
   fi
   printf '%-10s %-8s %12s %10s %10s %12s %8s\n' "$f" nginx "$n_rps" "$n_avg" "$n_p99" "$n_tps" ""
-  printf '%-10s %-8s %12s %10s %10s %12s %8s\n' "$f" azimuth "$a_rps" "$a_avg" "$a_p99" "$a_tps" "$ratio"
+  printf '%-10s %-8s %12s %10s %10s %12s %8s\n' "$f" "bare" "$b_rps" "$b_avg" "$b_p99" "$b_tps" "$b_ratio"
+  printf '%-10s %-8s %12s %10s %10s %12s %8s\n' "$f" azimuth "$a_rps" "$a_avg" "$a_p99" "$a_tps" "$a_ratio"
 done
 [ "$(ufs_reads)" = "$loaded" ] || echo "warning: the worker read the UFS during the run (not all hits)" >&2
