@@ -146,7 +146,25 @@ fn a_tls_worker_admits_a_certificate_of_the_site_s_ca_as_it_admits_the_token() {
         .unwrap();
     assert_eq!(certified.status().as_u16(), 200);
     assert_eq!(certified.bytes().unwrap().as_ref(), &data[..]);
+    // `GET /files` takes the worker's direct path; a `HEAD` of it and the
+    // other routes go through the router, which must see the certificate too.
+    let certified = https(&ca_pem, Some(ca.issue(&["reader"])));
+    let head = certified.head(&files_url).send().unwrap();
+    assert_eq!(head.status().as_u16(), 200);
+    assert_eq!(
+        head.headers()[reqwest::header::CONTENT_LENGTH],
+        data.len().to_string().as_str()
+    );
+    let status_url = format!("https://{}/status/d/f", worker.address);
+    assert_eq!(
+        certified.get(&status_url).send().unwrap().status().as_u16(),
+        200
+    );
     let anonymous = https(&ca_pem, None);
+    assert_eq!(
+        anonymous.get(&status_url).send().unwrap().status().as_u16(),
+        401
+    );
     assert_eq!(
         anonymous.get(&files_url).send().unwrap().status().as_u16(),
         401

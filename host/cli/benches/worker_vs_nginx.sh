@@ -5,18 +5,23 @@
 # - 4 KiB and 64 KiB files: requests per second and latency;
 # - a 256 MiB file: throughput.
 # Both servers get every core (nginx `worker_processes auto`, sendfile on,
-# access log off; the worker's tokio runtime defaults to one thread per core).
+# access log off; the worker's tokio runtime defaults to one thread per core),
+# or, with THREADS, that many each (nginx worker processes, the worker's
+# `--threads`, the bare server's runtime threads): wrk shares the machine's
+# cores, and on 2 cores one serving thread each leaves wrk a core.
 # The worker's cache is loaded first, so every read below is a cache hit.
 # A third row is the ceiling of the worker's HTTP stack: a bare hyper server
 # returning the same bytes from memory (examples/bench/bare_hyper.rs).
 #
-# Run: host/cli/benches/worker_vs_nginx.sh [SECONDS] [CONNECTIONS]   (needs
-#      nginx-light and wrk: apt-get install nginx-light wrk; CONNECTIONS: wrk's
-#      -c, 16 by default)
+# Run: host/cli/benches/worker_vs_nginx.sh [SECONDS] [CONNECTIONS] [THREADS]
+#      (needs nginx-light and wrk: apt-get install nginx-light wrk;
+#      CONNECTIONS: wrk's -c, 16 by default; THREADS: auto by default)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 secs=${1:-8}
 conns=${2:-16}
+threads=${3:-auto}
+[ "$threads" = auto ] || [ "$threads" -ge 1 ] 2>/dev/null || { echo "THREADS must be auto or a count, not $threads" >&2; exit 2; }
 for tool in nginx wrk; do
   command -v "$tool" >/dev/null || PATH="$PATH:/usr/sbin"
   command -v "$tool" >/dev/null || { echo "needs $tool: apt-get install nginx-light wrk" >&2; exit 2; }
@@ -38,7 +43,7 @@ chmod -R a+rX "$tmp" # nginx's workers run as an unprivileged user
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 nginx_port=$(free_port)
 cat >"$tmp/nginx/nginx.conf" <<CONF
-worker_processes auto;
+worker_processes $threads;
 pid $tmp/nginx/nginx.pid;
 error_log $tmp/nginx/error.log;
 daemon off;
@@ -57,12 +62,14 @@ pids+=($!)
 
 printf 'alluxio.cluster.name=bench\nalluxio.worker.membership.manager.type=STATIC\nalluxio.worker.static.membership.manager.config.file=/dev/null\n' >"$tmp/site.properties"
 "$bin" --conf "$tmp/site.properties" worker --ufs "$tmp/ufs" --cache-dir "$tmp/cache" \
-  --cache-capacity 1GB >"$tmp/worker.out" &
+  --cache-capacity 1GB --threads "${threads/auto/0}" >"$tmp/worker.out" &
 pids+=($!)
 for _ in $(seq 100); do grep -q listening "$tmp/worker.out" 2>/dev/null && break; sleep 0.1; done
 worker=$(sed -n 's#.*listening on http://##p' "$tmp/worker.out")
 for f in f4k f64k f256m; do curl -sf -XPOST "http://$worker/load/$f" >/dev/null; done
-target/release/examples/bare-hyper "$tmp/ufs" 127.0.0.1:0 >"$tmp/bare.out" &
+bare_threads=()
+[ "$threads" = auto ] || bare_threads=(env TOKIO_WORKER_THREADS="$threads")
+"${bare_threads[@]}" target/release/examples/bare-hyper "$tmp/ufs" 127.0.0.1:0 >"$tmp/bare.out" &
 pids+=($!)
 for _ in $(seq 100); do grep -q listening "$tmp/bare.out" 2>/dev/null && break; sleep 0.1; done
 bare=$(sed -n 's#.*listening on http://##p' "$tmp/bare.out")
@@ -84,7 +91,7 @@ bytes_per_sec() { # 1.23GB -> bytes
     m = (u ~ /^K/) ? 1024 : (u ~ /^M/) ? 1048576 : (u ~ /^G/) ? 1073741824 : 1; printf "%.0f", n * m }'
 }
 
-echo "$(nproc) cores; wrk -t1 -c$conns -d${secs}s; azimuth $(git rev-parse --short HEAD), nginx $(nginx -v 2>&1 | sed 's#.*/##')"
+echo "$(nproc) cores; wrk -t1 -c$conns -d${secs}s; serving threads: $threads; azimuth $(git rev-parse --short HEAD), nginx $(nginx -v 2>&1 | sed 's#.*/##')"
 printf '%-10s %-8s %12s %10s %10s %12s %8s\n' file server "req/s" "lat avg" "lat p99" "transfer/s" "vs nginx"
 ratio() { # "a vs b" of requests/s, or of transfer/s for the large file
   if [ "$1" = f256m ]; then

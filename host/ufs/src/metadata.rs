@@ -105,6 +105,20 @@ impl MetadataCache {
         Ok(file)
     }
 
+    /// True if `file` is what is remembered of `path` and still fresh: what
+    /// [`MetadataCache::head`] would answer, without its copy.
+    pub fn is_current(&self, file: &UfsFile) -> bool {
+        self.interval != SyncInterval::Always
+            && self
+                .known
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(file.path.as_str())
+                .is_some_and(|(known, when)| {
+                    known.as_ref() == Some(file) && self.interval.fresh(when.elapsed())
+                })
+    }
+
     /// Forgets what is known of `path`: the next access asks the UFS.
     pub fn forget(&self, path: &str) {
         self.known
@@ -158,8 +172,17 @@ mod tests {
             never.head("missing").await.unwrap().is_none(),
             "absence too"
         );
-        assert_eq!(always.head("f").await.unwrap().unwrap().length, 6);
+        let remembered = never.head("f").await.unwrap().unwrap();
+        assert!(
+            never.is_current(&remembered),
+            "what head answers is current"
+        );
+        let now = always.head("f").await.unwrap().unwrap();
+        assert_eq!(now.length, 6);
+        assert!(!never.is_current(&now), "another version is not current");
+        assert!(!always.is_current(&now), "nothing is current at interval 0");
         never.forget("f");
+        assert!(!never.is_current(&remembered), "forgotten");
         assert_eq!(never.head("f").await.unwrap().unwrap().length, 6);
     }
 }

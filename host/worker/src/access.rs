@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use azimuth_cluster::prometheus;
@@ -55,42 +55,52 @@ impl Door {
 /// The layer in front of every route. With a token or TLS configured, a
 /// request needs the token or a client certificate the site's CA signed.
 pub async fn check(State(door): State<Arc<Door>>, request: Request, next: Next) -> Response {
-    let settings = &door.settings;
-    if settings.token.is_none() && settings.tls.is_none()
-        || settings.is_open(request.uri().path())
-        || request.extensions().get::<PeerCertified>().is_some()
-    {
-        return next.run(request).await;
+    let certified = request.extensions().get::<PeerCertified>().is_some();
+    match door.refusal(request.uri().path(), request.headers(), certified) {
+        Some(refused) => refused,
+        None => next.run(request).await,
     }
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(HeaderValue::as_bytes);
-    let admission = match &settings.token {
-        Some(token) => token.admits(presented),
-        None => Admission::Missing,
-    };
-    let (status, counter, why) = match admission {
-        Admission::Granted => return next.run(request).await,
-        Admission::Missing => (
-            StatusCode::UNAUTHORIZED,
-            &door.missing,
-            "this worker requires the cluster token (Authorization: Bearer, azimuth.security.token.file) or a client certificate the site's CA signed (azimuth.security.tls.*)",
-        ),
-        Admission::Wrong => (
-            StatusCode::FORBIDDEN,
-            &door.wrong,
-            "the token presented is not this cluster's (azimuth.security.token.file)",
-        ),
-    };
-    counter.fetch_add(1, Ordering::Relaxed);
-    tracing::debug!(path = request.uri().path(), %status, "request refused");
-    let mut response = (status, format!("{why}\n")).into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"azimuth\""),
-        );
+}
+
+impl Door {
+    /// The answer to a request for `path` with `headers`, over a
+    /// connection with a client certificate the site's CA signed if
+    /// `certified`, that may not come in; `None` if it may.
+    pub fn refusal(&self, path: &str, headers: &HeaderMap, certified: bool) -> Option<Response> {
+        let settings = &self.settings;
+        if settings.token.is_none() && settings.tls.is_none() || settings.is_open(path) || certified
+        {
+            return None;
+        }
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes);
+        let admission = match &settings.token {
+            Some(token) => token.admits(presented),
+            None => Admission::Missing,
+        };
+        let (status, counter, why) = match admission {
+            Admission::Granted => return None,
+            Admission::Missing => (
+                StatusCode::UNAUTHORIZED,
+                &self.missing,
+                "this worker requires the cluster token (Authorization: Bearer, azimuth.security.token.file) or a client certificate the site's CA signed (azimuth.security.tls.*)",
+            ),
+            Admission::Wrong => (
+                StatusCode::FORBIDDEN,
+                &self.wrong,
+                "the token presented is not this cluster's (azimuth.security.token.file)",
+            ),
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(path, %status, "request refused");
+        let mut response = (status, format!("{why}\n")).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"azimuth\""),
+            );
+        }
+        Some(response)
     }
-    response
 }

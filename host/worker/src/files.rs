@@ -12,12 +12,15 @@
 //! 3. Pages are fetched a few ahead of the one being sent.
 
 use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use axum::http::HeaderValue;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
+use lru::LruCache;
 use tokio::sync::OnceCell;
 
 use crate::cache::memory::MemoryPages;
@@ -68,7 +71,12 @@ pub struct Opened {
     pub file: UfsFile,
     /// Its cache key.
     pub key: FileKey,
+    /// Its ETag header value (`"` + `key.version` + `"`).
+    pub etag: HeaderValue,
 }
+
+/// Versions remembered opened (see `Files::opened`).
+const OPENED: usize = 10_000;
 
 type Flights<K, V> = Mutex<HashMap<K, Arc<OnceCell<V>>>>;
 
@@ -84,6 +92,11 @@ pub struct Files {
     fetches: Flights<PageKey, Bytes>,
     /// Whole-file loads in flight, so concurrent loads share the work.
     loads: Flights<FileKey, u64>,
+    /// The files opened lately, by path, at the version they were opened
+    /// at: a hot file's cache key (two digests) and ETag are worked out,
+    /// and its other versions' pages dropped, once per version rather than
+    /// once per read.
+    opened: Mutex<LruCache<String, Arc<Opened>>>,
     /// Counters.
     pub stats: ReadStats,
 }
@@ -105,6 +118,7 @@ impl Files {
             memory: MemoryPages::new(memory_capacity),
             fetches: Mutex::default(),
             loads: Mutex::default(),
+            opened: Mutex::new(LruCache::new(NonZeroUsize::new(OPENED).expect("not zero"))),
             stats: ReadStats::default(),
         }
     }
@@ -125,19 +139,41 @@ impl Files {
     }
 
     /// Opens `path` (already checked by `paths::check`) at its current version.
-    pub async fn open(&self, path: &str) -> Result<Opened, ReadError> {
+    pub async fn open(&self, path: &str) -> Result<Arc<Opened>, ReadError> {
+        // The hot case: opened lately, and the UFS's answer still fresh.
+        // Pages of an older version that a read still in flight caches
+        // after the version check below are never served (keys name the
+        // version); they wait for eviction.
+        let known = self.opened.lock().unwrap().get(path).cloned();
+        if let Some(opened) = &known
+            && self.metadata.is_current(&opened.file)
+        {
+            return Ok(opened.clone());
+        }
         let file = self
             .metadata
             .head(path)
             .await?
             .ok_or_else(|| ReadError::NotFound(path.to_owned()))?;
+        if let Some(opened) = known
+            && opened.file == file
+        {
+            return Ok(opened);
+        }
         let key = FileKey::new(path, &file.version);
         if self.store.has_other_versions(&key) {
             let store = self.store.clone();
             let current = key.clone();
             blocking(move || store.remove_other_versions(&current)).await?;
         }
-        Ok(Opened { file, key })
+        let etag =
+            HeaderValue::from_str(&format!("\"{}\"", key.version)).expect("hex is a valid header");
+        let opened = Arc::new(Opened { file, key, etag });
+        self.opened
+            .lock()
+            .unwrap()
+            .put(path.to_owned(), opened.clone());
+        Ok(opened)
     }
 
     /// Bytes cached of the opened version.
@@ -271,11 +307,10 @@ impl Files {
     /// The bytes of `range` of the opened file, page by page, fetched ahead.
     pub fn stream(
         self: &Arc<Self>,
-        opened: Opened,
+        opened: Arc<Opened>,
         range: Range<u64>,
     ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + use<> {
         let files = self.clone();
-        let opened = Arc::new(opened);
         futures::stream::iter(self.pages(range))
             .map(move |(index, within)| {
                 let (files, opened) = (files.clone(), opened.clone());

@@ -11,12 +11,14 @@
 //! cluster token configured, every route but the open ones needs it
 //! (`access`).
 
+use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use azimuth_cluster::api::{self, FileStatus, Freed};
@@ -24,12 +26,15 @@ use azimuth_cluster::membership::RegistrationState;
 use azimuth_cluster::prometheus;
 use azimuth_policy::PolicyEngine;
 use azimuth_ufs::UfsError;
+use hyper::body::Incoming;
 use tokio::sync::watch;
+use tower::ServiceExt;
 
 use crate::access::{self, Door};
 use crate::files::{Files, Opened, ReadError};
 use crate::range::{self, RangeRequest};
 use crate::serve::ServerStats;
+use crate::tls::PeerCertified;
 use crate::{is_registered, paths};
 
 /// What the handlers share.
@@ -98,13 +103,94 @@ fn file_path(uri: &Uri, prefix: &str) -> Result<String, Failure> {
         .map_err(|why| Failure(StatusCode::BAD_REQUEST, format!("bad path {raw:?}: {why}")))
 }
 
+/// The service the accept loop (`serve`) serves. The worker's `GET
+/// /files/...`, the read every cache hit is, goes to its handler directly:
+/// the router's matching, extractors and middleware cost more than the rest
+/// of a cached 4 KiB read. Every other request goes through the router.
+#[derive(Clone)]
+pub struct WorkerService {
+    /// The files and the door, for the direct path (none: router only).
+    direct: Option<(Arc<Files>, Arc<Door>)>,
+    router: Router,
+    /// The connection came with a client certificate the site's CA signed.
+    certified: bool,
+}
+
+impl WorkerService {
+    /// The service of `state`'s routes.
+    pub fn new(state: AppState) -> Self {
+        Self {
+            direct: Some((state.files.clone(), state.door.clone())),
+            router: router(state),
+            certified: false,
+        }
+    }
+
+    /// A service of `router` alone (another server on the same accept
+    /// loop: the S3 gateway).
+    pub fn from_router(router: Router) -> Self {
+        Self {
+            direct: None,
+            router,
+            certified: false,
+        }
+    }
+
+    /// The same service, for a connection whose client certificate the
+    /// site's CA signed.
+    pub fn certified(mut self) -> Self {
+        self.certified = true;
+        self
+    }
+}
+
+impl hyper::service::Service<Request<Incoming>> for WorkerService {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+        if let Some((files, door)) = &self.direct
+            && request.method() == Method::GET
+            && request.uri().path().starts_with(api::FILES)
+        {
+            let (files, door, certified) = (files.clone(), door.clone(), self.certified);
+            return Box::pin(async move {
+                let (uri, headers) = (request.uri(), request.headers());
+                if let Some(refused) = door.refusal(uri.path(), headers, certified) {
+                    return Ok(refused);
+                }
+                Ok(serve_file(&files, uri, headers)
+                    .await
+                    .unwrap_or_else(IntoResponse::into_response))
+            });
+        }
+        if self.certified {
+            request.extensions_mut().insert(PeerCertified);
+        }
+        let router = self.router.clone();
+        Box::pin(router.oneshot(request))
+    }
+}
+
+/// `GET /files/...` through the router: a `HEAD`, as every hot `GET` takes
+/// the service's direct path.
 async fn get_file(
     State(state): State<AppState>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, Failure> {
-    let path = file_path(&uri, api::FILES)?;
-    let opened = state.files.open(&path).await?;
+    serve_file(&state.files, &uri, &headers).await
+}
+
+/// The answer to a read of the file `uri` names.
+async fn serve_file(
+    files: &Arc<Files>,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<Response, Failure> {
+    let path = file_path(uri, api::FILES)?;
+    let opened = files.open(&path).await?;
     // A reader that must not mix versions (the S3 gateway) names the one it
     // reads; this worker may know another.
     if let Some(expected) = headers.get(header::IF_MATCH)
@@ -125,8 +211,6 @@ async fn get_file(
         .map(|v| v.to_str().unwrap_or("\u{fffd}"));
     let wanted = range::parse(range_header, length)
         .map_err(|why| Failure(StatusCode::RANGE_NOT_SATISFIABLE, why))?;
-    let etag = HeaderValue::from_str(&format!("\"{}\"", opened.key.version))
-        .expect("hex is a valid header");
     let (status, start, end) = match wanted {
         RangeRequest::Whole => (StatusCode::OK, 0, length),
         RangeRequest::Part { start, end } => (StatusCode::PARTIAL_CONTENT, start, end),
@@ -149,24 +233,30 @@ async fn get_file(
     // A range within one page is read before answering: one write for
     // headers and body, and a failure still gets a proper status. Longer
     // reads stream, fetching pages ahead.
-    let body = if state.files.within_one_page(&(start..end)) {
-        Body::from(state.files.read_small(&opened, start..end).await?)
+    let etag = opened.etag.clone();
+    let body = if files.within_one_page(&(start..end)) {
+        Body::from(files.read_small(&opened, start..end).await?)
     } else {
-        Body::from_stream(state.files.stream(opened, start..end))
+        Body::from_stream(files.stream(opened, start..end))
     };
-    let mut response = Response::builder()
-        .status(status)
-        .header(header::CONTENT_LENGTH, end - start)
-        .header(header::ACCEPT_RANGES, "bytes")
-        .header(header::ETAG, etag)
-        .header(header::CONTENT_TYPE, "application/octet-stream");
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let response_headers = response.headers_mut();
+    response_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    response_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    response_headers.insert(header::ETAG, etag);
+    response_headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
     if status == StatusCode::PARTIAL_CONTENT {
-        response = response.header(
+        response_headers.insert(
             header::CONTENT_RANGE,
-            format!("bytes {start}-{}/{length}", end - 1),
+            HeaderValue::from_str(&format!("bytes {start}-{}/{length}", end - 1))
+                .expect("digits are a valid header"),
         );
     }
-    Ok(response.body(body).expect("valid response"))
+    Ok(response)
 }
 
 /// Whether an `If-Match` value (`*`, or comma-separated quoted tags, weak

@@ -22,6 +22,8 @@ pub mod range;
 pub mod serve;
 pub mod tls;
 
+pub use http::WorkerService;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -262,7 +264,7 @@ impl Worker {
         let registered = registration.as_ref().map(Registration::state);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let server_stats = Arc::new(serve::ServerStats::default());
-        let app = http::router(http::AppState {
+        let service = http::WorkerService::new(http::AppState {
             files,
             engine,
             registered,
@@ -276,7 +278,7 @@ impl Worker {
         };
         let server = tokio::spawn(serve::serve(
             listener,
-            app,
+            service,
             tls,
             limits,
             server_stats,

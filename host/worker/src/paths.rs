@@ -7,13 +7,16 @@ use percent_encoding::percent_decode_str;
 /// Turns the raw (still percent-encoded) rest of a request path into a
 /// UFS-relative path, or says why it is refused.
 pub fn check(raw: &str) -> Result<String, String> {
-    let lower = raw.to_ascii_lowercase();
     for (encoded, what) in [
-        ("%2f", "an encoded '/'"),
-        ("%5c", "an encoded '\\'"),
-        ("%00", "a NUL byte"),
+        (b"%2f", "an encoded '/'"),
+        (b"%5c", "an encoded '\\'"),
+        (b"%00", "a NUL byte"),
     ] {
-        if lower.contains(encoded) {
+        if raw
+            .as_bytes()
+            .windows(3)
+            .any(|w| w.eq_ignore_ascii_case(encoded))
+        {
             return Err(format!("path contains {what}"));
         }
     }

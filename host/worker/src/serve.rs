@@ -9,17 +9,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::Router;
-use axum::http::Request;
-use hyper::body::Incoming;
 use tokio::time::timeout;
 use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt;
 
-use crate::tls::PeerCertified;
+use crate::http::WorkerService;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
@@ -46,11 +41,11 @@ pub struct ServerStats {
     pub refused: AtomicU64,
 }
 
-/// Serves `app` on `listener` (over TLS with `tls`) within `limits` until
+/// Serves `service` on `listener` (over TLS with `tls`) within `limits` until
 /// `shutdown` turns true.
 pub async fn serve(
     listener: TcpListener,
-    app: Router,
+    service: WorkerService,
     tls: Option<TlsAcceptor>,
     limits: Limits,
     stats: Arc<ServerStats>,
@@ -83,8 +78,12 @@ pub async fn serve(
         // Responses go out as a header write then body writes: without
         // TCP_NODELAY, Nagle holds the body until the client's delayed ACK.
         let _ = tcp.set_nodelay(true);
-        let (watcher, http, app, tls) =
-            (graceful.watcher(), http.clone(), app.clone(), tls.clone());
+        let (watcher, http, service, tls) = (
+            graceful.watcher(),
+            http.clone(),
+            service.clone(),
+            tls.clone(),
+        );
         let stats = stats.clone();
         stats.open.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
@@ -92,7 +91,6 @@ pub async fn serve(
             // handshake refused) is the client's business, not the worker's.
             match tls {
                 None => {
-                    let service = TowerToHyperService::new(app);
                     let _ = watcher
                         .watch(http.serve_connection(TokioIo::new(tcp), service))
                         .await;
@@ -101,14 +99,10 @@ pub async fn serve(
                 Some(acceptor) => {
                     match timeout(limits.header_timeout, acceptor.accept(tcp)).await {
                         Ok(Ok(stream)) => {
-                            let certified = stream.get_ref().1.peer_certificates().is_some();
-                            let app = app.map_request(move |mut request: Request<Incoming>| {
-                                if certified {
-                                    request.extensions_mut().insert(PeerCertified);
-                                }
-                                request
-                            });
-                            let service = TowerToHyperService::new(app);
+                            let service = match stream.get_ref().1.peer_certificates() {
+                                Some(_) => service.certified(),
+                                None => service,
+                            };
                             let _ = watcher
                                 .watch(http.serve_connection(TokioIo::new(stream), service))
                                 .await;

@@ -18,6 +18,9 @@ pub struct GatewayArgs {
     /// Read as a client of this cluster (alluxio.cluster.name).
     #[arg(long)]
     cluster: Option<String>,
+    /// Threads serving requests (azimuth.gateway.threads) [default: 0, one per core].
+    #[arg(long)]
+    threads: Option<String>,
 }
 
 /// Starts the gateway, prints its address, and serves until asked to stop.
@@ -25,8 +28,14 @@ pub fn run(site: &SiteArgs, args: GatewayArgs) -> anyhow::Result<Outcome> {
     let config = site.load(|raw| {
         raw.set_flag("--listen", config::GATEWAY_LISTEN, args.listen);
         raw.set_flag("--cluster", config::CLUSTER_NAME, args.cluster);
+        raw.set_flag("--threads", config::GATEWAY_THREADS, args.threads);
     })?;
-    let runtime = tokio::runtime::Runtime::new()?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if let Some(threads) = config.gateway.threads {
+        runtime.worker_threads(threads);
+    }
+    let runtime = runtime.build()?;
     runtime.block_on(async {
         let client = Client::connect(&config).await?;
         let cluster = client.cluster().to_owned();
@@ -55,7 +64,7 @@ pub fn run(site: &SiteArgs, args: GatewayArgs) -> anyhow::Result<Outcome> {
         let stats = std::sync::Arc::new(azimuth_worker::serve::ServerStats::default());
         let server = tokio::spawn(azimuth_worker::serve::serve(
             listener,
-            gateway.router(),
+            azimuth_worker::WorkerService::from_router(gateway.router()),
             None,
             limits,
             stats,

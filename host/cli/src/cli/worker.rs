@@ -43,6 +43,10 @@ pub struct WorkerArgs {
     /// 0 turns it off (azimuth.worker.memory.cache.size) [default: 64MB].
     #[arg(long)]
     memory_cache: Option<String>,
+    /// Threads serving requests, e.g. 1 to leave the other cores to compute
+    /// on the same machine (azimuth.worker.threads) [default: 0, one per core].
+    #[arg(long)]
+    threads: Option<String>,
 }
 
 /// Starts the worker, prints its address, and runs until asked to stop;
@@ -67,14 +71,20 @@ pub fn run(site: &SiteArgs, args: WorkerArgs) -> anyhow::Result<Outcome> {
             config::MEMORY_CACHE_SIZE,
             args.memory_cache,
         );
+        raw.set_flag("--threads", config::WORKER_THREADS, args.threads);
     })?;
     let scheme = if config.security.tls.is_some() {
         "https"
     } else {
         "http"
     };
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if let Some(threads) = config.worker.threads {
+        runtime.worker_threads(threads);
+    }
     let plan = WorkerPlan::new(config)?;
-    let runtime = tokio::runtime::Runtime::new()?;
+    let runtime = runtime.build()?;
     runtime.block_on(async {
         let worker = Worker::start(plan).await?;
         let record = worker.record.borrow().clone();

@@ -214,6 +214,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "the S3 gateway serves reads and listings to unsigned requests",
     ),
     (
+        GATEWAY_THREADS,
+        "0",
+        "threads serving the S3 gateway's requests; 0: one per core",
+    ),
+    (
         MOUNT_METADATA_EXPIRATION,
         "1min",
         "how long `azimuth mount` trusts a file's attributes and a directory's listing (the kernel's too)",
@@ -247,6 +252,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         WORKER_MAX_CONNECTIONS,
         "10000",
         "connections a worker holds open at once; one more is closed at once",
+    ),
+    (
+        WORKER_THREADS,
+        "0",
+        "threads serving a worker's requests; 0: one per core",
     ),
     (
         SECURITY_TOKEN_FILE,
@@ -361,6 +371,8 @@ pub const GATEWAY_LISTEN: &str = "azimuth.gateway.listen";
 pub const GATEWAY_CREDENTIALS_FILE: &str = "azimuth.gateway.credentials.file";
 /// The S3 gateway serves reads and listings to unsigned requests.
 pub const GATEWAY_ANONYMOUS_READ: &str = "azimuth.gateway.anonymous.read";
+/// Threads serving the S3 gateway's requests (its runtime's worker threads); 0: one per core.
+pub const GATEWAY_THREADS: &str = "azimuth.gateway.threads";
 /// How long `azimuth mount` trusts a file's attributes and a directory's listing (the kernel's too).
 pub const MOUNT_METADATA_EXPIRATION: &str = "alluxio.user.metadata.cache.expiration.time";
 /// File attributes `azimuth mount` remembers, least recently used out.
@@ -383,6 +395,8 @@ pub const WORKER_HEADER_TIMEOUT: &str = "azimuth.worker.http.header.timeout";
 pub const WORKER_MAX_HEADER_BYTES: &str = "azimuth.worker.http.max.header.bytes";
 /// Connections a worker holds open at once; one more is closed at once.
 pub const WORKER_MAX_CONNECTIONS: &str = "azimuth.worker.http.max.connections";
+/// Threads serving a worker's requests (its runtime's worker threads); 0: one per core.
+pub const WORKER_THREADS: &str = "azimuth.worker.threads";
 /// PEM file of the CA that signs the site's certificates: set, workers serve HTTPS and clients trust only it.
 pub const SECURITY_TLS_CA: &str = "azimuth.security.tls.ca";
 /// PEM certificate chain of this process (a worker's server certificate, a client's own).

@@ -190,6 +190,10 @@ pub struct WorkerSettings {
     /// `azimuth.worker.http.max.connections`: connections open at once
     /// (default 10000); one more is closed at once.
     pub max_connections: usize,
+    /// `azimuth.worker.threads`: the threads serving requests (default 0:
+    /// `None`, one per core). Fewer than the cores leaves the rest to
+    /// what shares the machine (compute next to its cache).
+    pub threads: Option<usize>,
 }
 
 /// The S3 gateway's settings.
@@ -203,6 +207,9 @@ pub struct GatewaySettings {
     /// `azimuth.gateway.anonymous.read`: unsigned requests may read and
     /// list (default false).
     pub anonymous_read: bool,
+    /// `azimuth.gateway.threads`: the threads serving requests (default 0:
+    /// `None`, one per core).
+    pub threads: Option<usize>,
 }
 
 /// `azimuth mount`'s settings.

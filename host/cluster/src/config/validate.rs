@@ -316,6 +316,10 @@ impl RawSettings {
                 None => 32 << 10,
             },
             max_connections: self.bounded_whole(WORKER_MAX_CONNECTIONS, 10_000, 1..=1_000_000)?,
+            threads: match self.bounded_whole(WORKER_THREADS, 0, 0..=1024)? {
+                0 => None,
+                n => Some(n),
+            },
         })
     }
 
@@ -332,6 +336,10 @@ impl RawSettings {
             anonymous_read: self
                 .parsed(GATEWAY_ANONYMOUS_READ, values::parse_bool)?
                 .unwrap_or(false),
+            threads: match self.bounded_whole(GATEWAY_THREADS, 0, 0..=1024)? {
+                0 => None,
+                n => Some(n),
+            },
         })
     }
 
