@@ -317,3 +317,28 @@ fn under_thousands_of_connections_slow_readers_and_a_load_flood_others_are_serve
         peak.saturating_sub(idle) >> 20
     );
 }
+
+/// The worker's `azimuth_worker_runtime_threads`.
+fn runtime_threads(address: &str) -> String {
+    let metrics = reqwest::blocking::get(format!("http://{address}/metrics"))
+        .unwrap()
+        .text()
+        .unwrap();
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("azimuth_worker_runtime_threads "))
+        .unwrap_or("(missing)")
+        .to_owned()
+}
+
+#[test]
+fn a_worker_serves_on_as_many_runtime_threads_as_it_is_given() {
+    let site = Site::new();
+    let conf = site.lone_cluster("azimuth.worker.threads=3\n");
+    let from_key = Worker::start(&conf, "w1", &[]);
+    assert_eq!(runtime_threads(&from_key.address), "3");
+    // The flag overrides the key.
+    let from_flag = Worker::start(&conf, "w2", &["--threads", "1"]);
+    assert_eq!(runtime_threads(&from_flag.address), "1");
+    assert_eq!(get(&from_flag.address, "/healthz"), 200);
+}

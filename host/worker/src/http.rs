@@ -350,6 +350,16 @@ async fn metrics(State(state): State<AppState>) -> String {
         prometheus::family(&mut out, name, kind, help)
             .sample(&[], value.load(std::sync::atomic::Ordering::Relaxed));
     }
+    prometheus::family(
+        &mut out,
+        "azimuth_worker_runtime_threads",
+        "gauge",
+        "Threads serving requests (azimuth.worker.threads; 0 there: one per core).",
+    )
+    .sample(
+        &[],
+        tokio::runtime::Handle::current().metrics().num_workers(),
+    );
     if let Some(engine) = &state.engine {
         prometheus::policy_engine(&mut out, engine);
     }
