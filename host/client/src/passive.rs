@@ -13,10 +13,10 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use azimuth_cluster::membership::WorkerRecord;
 use azimuth_policy::Source;
 
 use crate::Inner;
+use crate::placement::Member;
 use crate::probes::CacheProbes;
 use crate::read::plan::ReadPlan;
 use crate::worker_api::WorkerApi;
@@ -64,15 +64,15 @@ fn load_in_background(
     in_flight: &Arc<InFlight>,
     api: &WorkerApi,
     probes: &Arc<CacheProbes>,
-    target: &WorkerRecord,
+    target: &Member,
     path: &str,
 ) {
-    let key = (target.id.clone(), path.to_owned());
+    let key = (target.record.id.clone(), path.to_owned());
     if !in_flight.start(&key) {
         return;
     }
     let (in_flight, api, probes) = (in_flight.clone(), api.clone(), probes.clone());
-    let address = target.http_address();
+    let address = target.address.clone();
     tokio::spawn(async move {
         match api.load(&address, &key.1).await {
             // What probes said of the target is out of date now.

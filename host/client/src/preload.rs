@@ -6,6 +6,8 @@ use azimuth_cluster::config;
 use azimuth_ufs::UfsError;
 
 use crate::Client;
+use crate::placement::Member;
+use crate::ring::HashRing;
 use crate::worker_api::ApiError;
 
 /// Why a file could not be preloaded.
@@ -72,14 +74,19 @@ impl Client {
     pub async fn preload(&self, path: &str) -> Result<Preloaded, PreloadError> {
         let path = path.trim_start_matches('/');
         let placement = self.inner.placements.now();
-        let (ring, records) = &placement.clusters[0];
-        let ids = ring.replicas(path, self.inner.settings.replicas);
-        if ids.is_empty() {
+        let own = &placement.clusters[0];
+        let targets: Vec<&Member> = own
+            .ring
+            .replicas_at(HashRing::point_of(path), self.inner.settings.replicas)
+            .into_iter()
+            .map(|index| &*own.members[index])
+            .collect();
+        if targets.is_empty() {
             return Err(PreloadError::NoWorkers(self.inner.own_cluster.clone()));
         }
-        let loads = ids.iter().map(|id| async move {
-            let record = records.iter().find(|r| r.id == *id).expect("on the ring");
-            match self.inner.api.load(&record.http_address(), path).await {
+        let loads = targets.iter().map(|member| async move {
+            let id = &member.record.id;
+            match self.inner.api.load(&member.address, path).await {
                 Ok(status) => {
                     self.inner.probes.forget(id, path);
                     Ok(status)
@@ -93,7 +100,7 @@ impl Client {
             }
         });
         let mut preloaded = Preloaded {
-            workers: ids.iter().map(|id| id.to_string()).collect(),
+            workers: targets.iter().map(|m| m.record.id.clone()).collect(),
             length: 0,
             fetched_bytes: 0,
         };

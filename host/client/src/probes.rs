@@ -13,10 +13,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use azimuth_cluster::api::FileStatus;
-use azimuth_cluster::membership::WorkerRecord;
+
 use azimuth_policy::{CacheState, Candidate};
 use lru::LruCache;
 
+use crate::placement::Member;
 use crate::worker_api::WorkerApi;
 
 /// How long a cache-state probe may take: reads must not wait on it.
@@ -58,7 +59,7 @@ impl CacheProbes {
     pub(crate) async fn probe(
         &self,
         path: &str,
-        replicas: &[std::sync::Arc<WorkerRecord>],
+        replicas: &[std::sync::Arc<Member>],
         candidates: &mut [Candidate],
     ) -> Option<u64> {
         let now = Instant::now();
@@ -70,7 +71,9 @@ impl CacheProbes {
                 .map(|r| {
                     known
                         .iter()
-                        .find(|p| p.worker == r.id && now.duration_since(p.when) < PROBE_MEMORY)
+                        .find(|p| {
+                            p.worker == r.record.id && now.duration_since(p.when) < PROBE_MEMORY
+                        })
                         .map(|p| (p.length, p.cached_bytes, p.fully_cached))
                 })
                 .collect()
@@ -87,7 +90,7 @@ impl CacheProbes {
                     Some(known) => Ok(*known),
                     None => self
                         .api
-                        .status(&r.http_address(), path, PROBE_TIMEOUT)
+                        .status(&r.address, path, PROBE_TIMEOUT)
                         .await
                         .map(|s: FileStatus| (s.length, s.cached_bytes, s.fully_cached)),
                 }
@@ -104,9 +107,9 @@ impl CacheProbes {
                     continue;
                 };
                 let entry = memory.get_or_insert_mut(path.to_owned(), Vec::new);
-                entry.retain(|p| p.worker != replica.id);
+                entry.retain(|p| p.worker != replica.record.id);
                 entry.push(Probed {
-                    worker: replica.id.clone(),
+                    worker: replica.record.id.clone(),
                     when: now,
                     length: *length,
                     cached_bytes: *cached_bytes,

@@ -7,6 +7,7 @@
 //! second) reads with [`ReadOptions::quiet`](crate::ReadOptions::quiet), and
 //! only the counters and what a failure must say are kept.
 
+use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
@@ -73,22 +74,26 @@ impl<'a> Recorder<'a> {
             .iter()
             .zip(&plan.candidates)
             .map(|(r, c)| ExplainedCandidate {
-                worker: r.id.clone(),
-                cluster: r.cluster.clone(),
-                zone: r.zone.clone(),
-                address: r.http_address(),
+                worker: r.record.id.clone(),
+                cluster: r.record.cluster.clone(),
+                zone: r.record.zone.clone(),
+                address: r.address.clone(),
                 local: c.local,
                 cache: cache_name(c.cache),
                 cached_bytes: c.cached_bytes,
                 healthy: c.healthy,
             })
             .collect();
-        s.policy = plan.policy.to_string();
+        // Sized first: written piece by piece, the string would grow four times.
+        let id = &plan.policy;
+        let mut policy = String::with_capacity(id.origin.len() + id.sha256.len() + 10);
+        let _ = write!(policy, "{id}");
+        s.policy = policy;
         s.policy_fallback = plan.fallback.as_ref().map(ToString::to_string);
         s.plan = plan.sources.iter().map(|&src| plan.name(src)).collect();
         s.passive_cache_to = plan
             .passive_cache_to
-            .map(|i| plan.replicas[i as usize].id.clone());
+            .map(|i| plan.replicas[i as usize].record.id.clone());
     }
 
     /// One attempt and how it ended; bytes from another zone count as

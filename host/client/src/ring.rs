@@ -67,22 +67,44 @@ impl HashRing {
     /// The `n` workers (fewer if the cluster is smaller) that hold `path`,
     /// primary first.
     pub fn replicas(&self, path: &str, n: usize) -> Vec<&str> {
+        self.replicas_at(Self::point_of(path), n)
+            .into_iter()
+            .map(|index| self.workers[index].as_str())
+            .collect()
+    }
+
+    /// Where `path` sits on every ring: hashed once, a read asks each
+    /// cluster's ring with the same point.
+    pub fn point_of(path: &str) -> u64 {
+        point(path)
+    }
+
+    /// The `n` workers (fewer if the cluster is smaller) that hold the file
+    /// at `at` ([`HashRing::point_of`]), primary first, as indices into
+    /// [`HashRing::workers`].
+    pub fn replicas_at(&self, at: u64, n: usize) -> Vec<usize> {
         let n = n.min(self.workers.len());
-        let mut out: Vec<&str> = Vec::with_capacity(n);
+        let mut out: Vec<usize> = Vec::with_capacity(n);
         if n == 0 {
             return out;
         }
-        let start = self.points.partition_point(|&(p, _)| p < point(path));
+        let start = self.points.partition_point(|&(p, _)| p < at);
         for &(_, index) in self.points[start..].iter().chain(&self.points[..start]) {
-            let id = self.workers[index as usize].as_str();
-            if !out.contains(&id) {
-                out.push(id);
+            let index = index as usize;
+            if !out.contains(&index) {
+                out.push(index);
                 if out.len() == n {
                     break;
                 }
             }
         }
         out
+    }
+
+    /// The ring's worker ids, sorted: what [`HashRing::replicas_at`]'s
+    /// indices point into.
+    pub fn workers(&self) -> &[String] {
+        &self.workers
     }
 }
 

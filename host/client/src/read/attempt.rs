@@ -7,7 +7,6 @@ use std::ops::Range;
 use std::time::Instant;
 
 use azimuth_cluster::config;
-use azimuth_cluster::membership::WorkerRecord;
 use azimuth_policy::{FailureKind, Source};
 use azimuth_ufs::UfsError;
 use bytes::Bytes;
@@ -15,6 +14,7 @@ use http_body_util::BodyExt;
 use tokio::sync::mpsc;
 
 use super::plan::ReadPlan;
+use crate::placement::Member;
 use crate::worker_api::{FetchError, FileResponse};
 use crate::{Inner, ReadError};
 
@@ -161,7 +161,7 @@ impl Inner {
     /// worker, of version `etag` when one is named.
     async fn read_worker(
         &self,
-        worker: &WorkerRecord,
+        worker: &Member,
         path: &str,
         from: u64,
         rest: Option<u64>,
@@ -173,23 +173,24 @@ impl Inner {
         }
         let wait = self.settings.first_byte_timeout;
         let started = Instant::now();
-        let address = worker.http_address();
-        let response =
-            tokio::time::timeout(wait, self.api.get_file(&address, path, from, rest, etag))
-                .await
-                .map_err(|_| {
-                    SourceError::new(FailureKind::Timeout, format!("no answer in {wait:?}"))
-                })?
-                .map_err(|e| {
-                    let kind = match e {
-                        FetchError::Connect(_) => FailureKind::Refused,
-                        FetchError::Exchange(_) => FailureKind::IoError,
-                    };
-                    SourceError::new(kind, e.to_string())
-                })?;
+        let response = tokio::time::timeout(
+            wait,
+            self.api.get_file(&worker.address, path, from, rest, etag),
+        )
+        .await
+        .map_err(|_| SourceError::new(FailureKind::Timeout, format!("no answer in {wait:?}")))?
+        .map_err(|e| {
+            let kind = match e {
+                FetchError::Connect(_) => FailureKind::Refused,
+                FetchError::Exchange(_) => FailureKind::IoError,
+            };
+            SourceError::new(kind, e.to_string())
+        })?;
         let status = response.status();
         if !status.is_server_error() {
-            self.health.records.succeeded(&worker.id, started.elapsed());
+            self.health
+                .records
+                .succeeded(&worker.record.id, started.elapsed());
         }
         if status == http::StatusCode::RANGE_NOT_SATISFIABLE {
             return Ok(()); // The range starts at or past the end: nothing left.

@@ -110,8 +110,8 @@ impl Inner {
         if let Some(worker) = plan.worker(source)
             && kind != FailureKind::NotFound
         {
-            self.health.failed(worker);
-            self.probes.forget(&worker.id, &plan.path);
+            self.health.failed(&worker.record);
+            self.probes.forget(&worker.record.id, &plan.path);
         }
     }
 }

@@ -5,10 +5,10 @@
 
 use std::sync::Arc;
 
-use azimuth_cluster::membership::WorkerRecord;
 use azimuth_policy::{CacheState, Candidate, FallbackReason, PolicyId, Request, Source};
 
 use crate::Inner;
+use crate::placement::Member;
 use crate::stats::Tier;
 
 /// What one read will try, in order, and what it was decided from.
@@ -22,7 +22,7 @@ pub(crate) struct ReadPlan {
     /// The only version (ETag) of the file this read may deliver bytes of.
     pub(crate) etag: Option<String>,
     /// The candidates' workers, in the order the policy saw them.
-    pub(crate) replicas: Vec<Arc<WorkerRecord>>,
+    pub(crate) replicas: Vec<Arc<Member>>,
     /// The candidates as the policy saw them.
     pub(crate) candidates: Vec<Candidate>,
     /// The request the policy ranked (failover decisions reuse it).
@@ -38,7 +38,7 @@ pub(crate) struct ReadPlan {
 
 impl ReadPlan {
     /// The worker of a worker source.
-    pub(crate) fn worker(&self, source: Source) -> Option<&WorkerRecord> {
+    pub(crate) fn worker(&self, source: Source) -> Option<&Member> {
         match source {
             Source::Worker(i) => self.replicas.get(i as usize).map(|w| &**w),
             Source::Ufs => None,
@@ -48,7 +48,7 @@ impl ReadPlan {
     /// A source as the story names it: the worker's id, or `ufs`.
     pub(crate) fn name(&self, source: Source) -> String {
         self.worker(source)
-            .map_or_else(|| "ufs".to_owned(), |w| w.id.clone())
+            .map_or_else(|| "ufs".to_owned(), |w| w.record.id.clone())
     }
 
     /// Whether bytes from `source` come from another zone.
@@ -82,10 +82,10 @@ impl Inner {
         etag: Option<&str>,
     ) -> ReadPlan {
         let placement = self.placements.now();
-        let (replicas, mut candidates): (Vec<Arc<WorkerRecord>>, Vec<Candidate>) = placement
+        let (replicas, mut candidates): (Vec<Arc<Member>>, Vec<Candidate>) = placement
             .replicas(path, self.settings.replicas)
-            .map(|(cluster, record)| {
-                let (healthy, rtt_us) = self.health.records.of(&record.id);
+            .map(|(cluster, member)| {
+                let (healthy, rtt_us) = self.health.records.of(&member.record.id);
                 let candidate = Candidate {
                     cached_bytes: 0,
                     rtt_us,
@@ -94,7 +94,7 @@ impl Inner {
                     local: cluster == 0,
                     healthy,
                 };
-                (record.clone(), candidate)
+                (member.clone(), candidate)
             })
             .unzip();
         let file_length = if self.settings.prefer_cached_replicas {
