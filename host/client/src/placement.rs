@@ -27,6 +27,17 @@ pub(crate) struct ClusterPlacement {
     pub(crate) members: Vec<Arc<Member>>,
 }
 
+impl ClusterPlacement {
+    /// The `n` members (fewer if the cluster is smaller) holding the file
+    /// at `at` (`HashRing::point_of`), primary first.
+    pub(crate) fn replicas(&self, at: u64, n: usize) -> impl Iterator<Item = &Arc<Member>> {
+        self.ring
+            .replicas_at(at, n)
+            .into_iter()
+            .map(|index| &self.members[index])
+    }
+}
+
 /// The rings of one membership view.
 pub(crate) struct Placement {
     view: Arc<MembershipView>,
@@ -94,10 +105,8 @@ impl Placement {
             .enumerate()
             .flat_map(move |(index, cluster)| {
                 cluster
-                    .ring
-                    .replicas_at(at, replicas)
-                    .into_iter()
-                    .map(move |replica| (index, &cluster.members[replica]))
+                    .replicas(at, replicas)
+                    .map(move |member| (index, member))
             })
     }
 }

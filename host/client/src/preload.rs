@@ -74,12 +74,9 @@ impl Client {
     pub async fn preload(&self, path: &str) -> Result<Preloaded, PreloadError> {
         let path = path.trim_start_matches('/');
         let placement = self.inner.placements.now();
-        let own = &placement.clusters[0];
-        let targets: Vec<&Member> = own
-            .ring
-            .replicas_at(HashRing::point_of(path), self.inner.settings.replicas)
-            .into_iter()
-            .map(|index| &*own.members[index])
+        let targets: Vec<&Member> = placement.clusters[0]
+            .replicas(HashRing::point_of(path), self.inner.settings.replicas)
+            .map(|member| &**member)
             .collect();
         if targets.is_empty() {
             return Err(PreloadError::NoWorkers(self.inner.own_cluster.clone()));

@@ -13,7 +13,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use azimuth_cluster::api::FileStatus;
-
 use azimuth_policy::{CacheState, Candidate};
 use lru::LruCache;
 
