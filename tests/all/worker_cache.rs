@@ -132,6 +132,72 @@ fn a_second_read_is_a_hit_and_every_range_matches_the_ufs() {
 }
 
 #[test]
+fn every_answer_names_its_length_version_and_range_whether_read_whole_or_streamed() {
+    let s = Setup::new();
+    let data = s.file("headers", 3 * (1 << 20) + 7, 3);
+    let w = s.worker(&[]);
+    let client = reqwest::blocking::Client::new();
+    let url = format!("http://{}/files/headers", w.address);
+    let mut etags = Vec::new();
+    // Within one page (read before answering), across pages (streamed),
+    // whole (streamed), and a HEAD (through the router).
+    for (range, status, expected) in [
+        (Some((10, 4_105)), 206, &data[10..=4_105]),
+        (Some((1_000, 2_500_000)), 206, &data[1_000..=2_500_000]),
+        (None, 200, &data[..]),
+    ] {
+        let mut request = client.get(&url);
+        if let Some((start, end)) = range {
+            request = request.header("Range", format!("bytes={start}-{end}"));
+        }
+        let response = request.send().unwrap();
+        assert_eq!(response.status().as_u16(), status, "{range:?}");
+        let headers = response.headers().clone();
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .unwrap_or_else(|| panic!("{range:?}: no {name} in {headers:?}"))
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(
+            header("content-length"),
+            expected.len().to_string(),
+            "{range:?}"
+        );
+        assert_eq!(header("accept-ranges"), "bytes");
+        assert_eq!(header("content-type"), "application/octet-stream");
+        if let Some((start, end)) = range {
+            assert_eq!(
+                header("content-range"),
+                format!("bytes {start}-{end}/{}", data.len())
+            );
+        }
+        etags.push(header("etag"));
+        assert!(
+            response.bytes().unwrap() == expected,
+            "{range:?}: the bytes"
+        );
+    }
+    let head = client.head(&url).send().unwrap();
+    assert_eq!(head.status().as_u16(), 200);
+    assert_eq!(
+        head.headers()["content-length"],
+        data.len().to_string().as_str()
+    );
+    etags.push(head.headers()["etag"].to_str().unwrap().to_owned());
+    assert!(
+        etags[0].starts_with('"') && etags[0].ends_with('"'),
+        "{etags:?}"
+    );
+    assert!(
+        etags.iter().all(|e| *e == etags[0]),
+        "one version: {etags:?}"
+    );
+}
+
+#[test]
 fn a_working_set_larger_than_the_cache_evicts_and_stays_within_capacity() {
     let s = Setup::new();
     let files: Vec<Vec<u8>> = (0..8)

@@ -78,6 +78,65 @@ fn half_sent_requests_are_cut_off_at_the_header_deadline_while_others_are_served
     );
 }
 
+/// One `GET /healthz` on a kept-alive `stream`: the status code, after
+/// reading the whole answer (headers, then `Content-Length` bytes).
+fn get_kept_alive(stream: &mut TcpStream) -> u16 {
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(str::to_owned)
+        })
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no Content-Length in {head:?}"));
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).unwrap();
+    head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn a_kept_alive_connection_outlives_the_header_deadline_while_busy_and_is_cut_off_once_half_sent() {
+    let (_site, worker) = worker("azimuth.worker.http.header.timeout=1s\n");
+    let mut stream = TcpStream::connect(&worker.address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    // Requests for three header deadlines, each head well within one.
+    let started = Instant::now();
+    let mut answered = started;
+    while started.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(get_kept_alive(&mut stream), 200);
+        answered = Instant::now();
+    }
+    // Then half a request. The worker waits for the next head from its last
+    // answer on: cut off a deadline after that, not before (the deadlines
+    // of the requests before are long past).
+    std::thread::sleep(Duration::from_millis(200));
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let cut = wait_for(Duration::from_secs(10), || {
+        closed_by_server(&mut stream).then_some(answered.elapsed())
+    })
+    .expect("the half-sent request was still held after 10 s");
+    assert!(
+        cut >= Duration::from_millis(900) && cut < Duration::from_secs(3),
+        "cut off {cut:?} after the last answer, not about 1 s"
+    );
+}
+
 #[test]
 fn oversized_headers_get_431_and_the_worker_goes_on() {
     let (_site, worker) = worker("azimuth.worker.http.max.header.bytes=16KB\n");

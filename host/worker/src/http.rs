@@ -11,6 +11,7 @@
 //! cluster token configured, every route but the open ones needs it
 //! (`access`).
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -97,7 +98,7 @@ impl From<ReadError> for Failure {
 
 /// The checked UFS path of a request to `/<prefix>/...`, from the raw URI so
 /// that encoded separators are seen before decoding.
-fn file_path(uri: &Uri, prefix: &str) -> Result<String, Failure> {
+fn file_path<'a>(uri: &'a Uri, prefix: &str) -> Result<Cow<'a, str>, Failure> {
     let raw = uri.path().strip_prefix(prefix).unwrap_or("");
     paths::check(raw)
         .map_err(|why| Failure(StatusCode::BAD_REQUEST, format!("bad path {raw:?}: {why}")))
@@ -233,22 +234,22 @@ async fn serve_file(
     // A range within one page is read before answering: one write for
     // headers and body, and a failure still gets a proper status. Longer
     // reads stream, fetching pages ahead.
-    let etag = opened.etag.clone();
-    let body = if files.within_one_page(&(start..end)) {
-        Body::from(files.read_small(&opened, start..end).await?)
+    let headers = opened.headers.clone();
+    let (body, streamed) = if files.within_one_page(&(start..end)) {
+        let bytes = files.read_small(&opened, start..end).await?;
+        (Body::from(bytes), false)
     } else {
-        Body::from_stream(files.stream(opened, start..end))
+        (Body::from_stream(files.stream(opened, start..end)), true)
     };
     let mut response = Response::new(body);
     *response.status_mut() = status;
+    *response.headers_mut() = headers;
     let response_headers = response.headers_mut();
-    response_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
-    response_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    response_headers.insert(header::ETAG, etag);
-    response_headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
+    // A body in one piece has an exact length, which hyper (and the router,
+    // for a HEAD) writes as Content-Length; a stream's is written here.
+    if streamed {
+        response_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    }
     if status == StatusCode::PARTIAL_CONTENT {
         response_headers.insert(
             header::CONTENT_RANGE,
@@ -305,7 +306,10 @@ async fn load(State(state): State<AppState>, uri: Uri) -> Result<axum::Json<File
 async fn free(State(state): State<AppState>, uri: Uri) -> Result<axum::Json<Freed>, Failure> {
     let path = file_path(&uri, api::CACHE)?;
     let freed_bytes = state.files.free(&path).await?;
-    Ok(axum::Json(Freed { path, freed_bytes }))
+    Ok(axum::Json(Freed {
+        path: path.into_owned(),
+        freed_bytes,
+    }))
 }
 
 /// 200 while the worker can serve. Registration trouble is reported in the

@@ -14,6 +14,7 @@
 
 mod access;
 pub mod cache;
+mod deadline;
 pub mod files;
 mod http;
 mod metrics;

@@ -12,8 +12,9 @@ use std::time::Duration;
 use tokio::time::timeout;
 use tokio_rustls::TlsAcceptor;
 
+use crate::deadline::ConnectionTimer;
 use crate::http::WorkerService;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -54,8 +55,7 @@ pub async fn serve(
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
+    http.header_read_timeout(limits.header_timeout)
         .max_buf_size(limits.max_header_bytes);
     loop {
         let tcp = tokio::select! {
@@ -78,12 +78,11 @@ pub async fn serve(
         // Responses go out as a header write then body writes: without
         // TCP_NODELAY, Nagle holds the body until the client's delayed ACK.
         let _ = tcp.set_nodelay(true);
-        let (watcher, http, service, tls) = (
-            graceful.watcher(),
-            http.clone(),
-            service.clone(),
-            tls.clone(),
-        );
+        // A timer of the connection's own for its header deadline
+        // (`deadline`): hyper arms it once per request.
+        let mut http = http.clone();
+        http.timer(ConnectionTimer::new());
+        let (watcher, service, tls) = (graceful.watcher(), service.clone(), tls.clone());
         let stats = stats.clone();
         stats.open.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {

@@ -77,7 +77,7 @@ impl MemoryPages {
         let doomed: Vec<PageKey> = inner
             .pages
             .iter()
-            .filter(|(key, _)| key.file.path == path)
+            .filter(|(key, _)| *key.file.path == *path)
             .map(|(key, _)| key.clone())
             .collect();
         for key in doomed {

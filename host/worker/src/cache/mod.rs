@@ -21,13 +21,14 @@ use sha2::{Digest, Sha256};
 
 pub use page_file::PageReadError;
 
-/// Identifies one version of one UFS file.
+/// Identifies one version of one UFS file. Shared strings: every page
+/// read makes a page key of its file's, and a clone is then two counts.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct FileKey {
     /// Hex digest of the UFS-relative path (32 hex digits).
-    pub path: String,
+    pub path: Arc<str>,
     /// Hex digest of the UFS version (16 hex digits).
-    pub version: String,
+    pub version: Arc<str>,
 }
 
 impl FileKey {
@@ -36,8 +37,8 @@ impl FileKey {
     /// clients see.
     pub fn new(path: &str, version: &str) -> Self {
         Self {
-            path: hex::encode(&Sha256::digest(path.as_bytes())[..16]),
-            version: azimuth_ufs::version_tag(version),
+            path: hex::encode(&Sha256::digest(path.as_bytes())[..16]).into(),
+            version: azimuth_ufs::version_tag(version).into(),
         }
     }
 }
@@ -125,7 +126,7 @@ struct Index {
     lru: LruCache<PageKey, PageInfo>,
     /// Per path digest, per version: what is cached. Lets every read ask
     /// "other versions?" in O(1) and removals find their pages directly.
-    files: HashMap<String, HashMap<String, Cached>>,
+    files: HashMap<Arc<str>, HashMap<Arc<str>, Cached>>,
     used: u64,
     /// Open page files, most recently read first. An entry is dropped when
     /// its page is removed or rewritten (a rewrite is a new inode).
@@ -173,11 +174,11 @@ impl Index {
         };
         versions
             .iter()
-            .filter(|(version, _)| Some(version.as_str()) != keep)
+            .filter(|(version, _)| Some(&***version) != keep)
             .flat_map(|(version, cached)| {
                 cached.pages.iter().map(|&index| PageKey {
                     file: FileKey {
-                        path: path.to_owned(),
+                        path: path.into(),
                         version: version.clone(),
                     },
                     index,
@@ -223,7 +224,7 @@ impl DiskPageStore {
                 let Some(path_digest) = file_dir
                     .file_name()
                     .and_then(|n| n.to_str())
-                    .map(str::to_owned)
+                    .map(Arc::<str>::from)
                 else {
                     continue;
                 };
@@ -231,7 +232,7 @@ impl DiskPageStore {
                     let page = page?;
                     let name = page.file_name().to_string_lossy().into_owned();
                     let parsed = name.split_once('.').and_then(|(version, index)| {
-                        Some((version.to_owned(), index.parse::<u64>().ok()?))
+                        Some((Arc::<str>::from(version), index.parse::<u64>().ok()?))
                     });
                     let header = std::fs::File::open(page.path())
                         .ok()
