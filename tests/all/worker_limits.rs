@@ -78,12 +78,9 @@ fn half_sent_requests_are_cut_off_at_the_header_deadline_while_others_are_served
     );
 }
 
-/// One `GET /healthz` on a kept-alive `stream`: the status code, after
-/// reading the whole answer (headers, then `Content-Length` bytes).
-fn get_kept_alive(stream: &mut TcpStream) -> u16 {
-    stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
+/// Reads an answer's head from `stream`: its status code and its
+/// `Content-Length`.
+fn read_head(stream: &mut TcpStream) -> (u16, usize) {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
@@ -91,7 +88,7 @@ fn get_kept_alive(stream: &mut TcpStream) -> u16 {
         head.push(byte[0]);
     }
     let head = String::from_utf8(head).unwrap();
-    let length: usize = head
+    let length = head
         .lines()
         .find_map(|l| {
             l.to_ascii_lowercase()
@@ -100,9 +97,20 @@ fn get_kept_alive(stream: &mut TcpStream) -> u16 {
         })
         .and_then(|l| l.trim().parse().ok())
         .unwrap_or_else(|| panic!("no Content-Length in {head:?}"));
+    let status = head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, length)
+}
+
+/// One `GET /healthz` on a kept-alive `stream`: the status code, after
+/// reading the whole answer (headers, then `Content-Length` bytes).
+fn get_kept_alive(stream: &mut TcpStream) -> u16 {
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let (status, length) = read_head(stream);
     let mut body = vec![0u8; length];
     stream.read_exact(&mut body).unwrap();
-    head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0)
+    status
 }
 
 #[test]
@@ -135,6 +143,56 @@ fn a_kept_alive_connection_outlives_the_header_deadline_while_busy_and_is_cut_of
         cut >= Duration::from_millis(900) && cut < Duration::from_secs(3),
         "cut off {cut:?} after the last answer, not about 1 s"
     );
+}
+
+#[test]
+fn a_stopping_worker_finishes_the_read_in_flight_closes_idle_connections_and_accepts_no_more() {
+    let site = Site::new();
+    let ufs = site.dir.path().join("ufs");
+    std::fs::create_dir_all(&ufs).unwrap();
+    let data: Vec<u8> = (0..(32u32 << 20)).map(|i| (i % 251) as u8).collect();
+    std::fs::write(ufs.join("big"), &data).unwrap();
+    let conf = site.lone_cluster("");
+    let mut worker = Worker::start(&conf, "w1", &["--ufs", &ufs.display().to_string()]);
+    let address = worker.address.clone();
+    let connect = || {
+        let stream = TcpStream::connect(&address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        stream
+    };
+    let mut idle = connect();
+    assert_eq!(get_kept_alive(&mut idle), 200);
+    // A read in flight: its head and the first 64 KiB of 32 MiB.
+    let mut reading = connect();
+    reading
+        .write_all(b"GET /files/big HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_head(&mut reading), (200, data.len()));
+    let mut body = vec![0u8; data.len()];
+    reading.read_exact(&mut body[..64 << 10]).unwrap();
+
+    let stopping = std::thread::spawn(move || worker.terminate());
+    let closed = wait_for(Duration::from_secs(3), || {
+        closed_by_server(&mut idle).then_some(())
+    });
+    assert!(
+        closed.is_some(),
+        "the idle connection was open 3 s after SIGTERM"
+    );
+    let refused = wait_for(Duration::from_secs(3), || {
+        TcpStream::connect(&address).is_err().then_some(())
+    });
+    assert!(refused.is_some(), "still accepting 3 s after SIGTERM");
+    // The read in flight goes on to its last byte.
+    reading
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    reading.read_exact(&mut body[64 << 10..]).unwrap();
+    assert!(body == data, "the read in flight was not served whole");
+    let status = stopping.join().unwrap();
+    assert!(status.success(), "the worker exited with {status}");
 }
 
 #[test]

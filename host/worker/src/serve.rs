@@ -5,8 +5,11 @@
 //! once, and counted). On shutdown it stops accepting, lets requests in
 //! flight finish (up to 5 s), and closes idle connections.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Waker;
 use std::time::Duration;
 
 use tokio::time::timeout;
@@ -15,7 +18,6 @@ use tokio_rustls::TlsAcceptor;
 use crate::deadline::ConnectionTimer;
 use crate::http::WorkerService;
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
@@ -53,7 +55,7 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
-    let graceful = GracefulShutdown::new();
+    let stop = Arc::new(Stop::default());
     let mut http = hyper::server::conn::http1::Builder::new();
     http.header_read_timeout(limits.header_timeout)
         .max_buf_size(limits.max_header_bytes);
@@ -82,7 +84,7 @@ pub async fn serve(
         // (`deadline`): hyper arms it once per request.
         let mut http = http.clone();
         http.timer(ConnectionTimer::new());
-        let (watcher, service, tls) = (graceful.watcher(), service.clone(), tls.clone());
+        let (stop, service, tls) = (stop.clone(), service.clone(), tls.clone());
         let stats = stats.clone();
         stats.open.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
@@ -90,8 +92,9 @@ pub async fn serve(
             // handshake refused) is the client's business, not the worker's.
             match tls {
                 None => {
-                    let _ = watcher
-                        .watch(http.serve_connection(TokioIo::new(tcp), service))
+                    let connection = http.serve_connection(TokioIo::new(tcp), service);
+                    let _ = stop
+                        .until_served(connection, |c| c.graceful_shutdown())
                         .await;
                 }
                 // The handshake, too, must finish within the header deadline.
@@ -102,8 +105,9 @@ pub async fn serve(
                                 Some(_) => service.certified(),
                                 None => service,
                             };
-                            let _ = watcher
-                                .watch(http.serve_connection(TokioIo::new(stream), service))
+                            let connection = http.serve_connection(TokioIo::new(stream), service);
+                            let _ = stop
+                                .until_served(connection, |c| c.graceful_shutdown())
                                 .await;
                         }
                         Ok(Err(error)) => tracing::debug!(%error, "TLS handshake refused"),
@@ -116,7 +120,93 @@ pub async fn serve(
         });
     }
     drop(listener);
-    let _ = tokio::time::timeout(DRAIN_LIMIT, graceful.shutdown()).await;
+    stop.stop();
+    // Every connection holds a permit until it ends: all of them back is
+    // every connection drained.
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(DRAIN_LIMIT, permits.acquire_many(all)).await;
+}
+
+/// How connections learn that the server is stopping, so that each
+/// finishes the request it is serving and closes. hyper_util's
+/// `GracefulShutdown` polls a `watch` receiver's `changed()` on every poll
+/// of every connection (200 of the worker's 12,000 instructions per cached
+/// 4 KiB read); here a poll reads a flag, and a connection's waker is
+/// handed over once.
+#[derive(Default)]
+struct Stop {
+    stopping: AtomicBool,
+    next_id: AtomicU64,
+    /// The wakers of the connections being served, by connection.
+    wakers: Mutex<HashMap<u64, Waker>>,
+}
+
+impl Stop {
+    /// Tells every connection (now, and any served later) to finish.
+    fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let wakers =
+            std::mem::take(&mut *self.wakers.lock().unwrap_or_else(PoisonError::into_inner));
+        wakers.into_values().for_each(Waker::wake);
+    }
+
+    /// Runs `connection` to its end; once the server is stopping,
+    /// `shutdown` is called on it first (a hyper connection's
+    /// `graceful_shutdown`: the request in flight is finished, an idle
+    /// connection closed).
+    async fn until_served<C: Future>(
+        &self,
+        connection: C,
+        shutdown: impl FnOnce(Pin<&mut C>),
+    ) -> C::Output {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let _forget = Forget { stop: self, id };
+        let mut connection = std::pin::pin!(connection);
+        let mut shutdown = Some(shutdown);
+        let mut handed: Option<Waker> = None;
+        std::future::poll_fn(|cx| {
+            if shutdown.is_some() && self.stopping(id, cx.waker(), &mut handed) {
+                (shutdown.take().expect("checked"))(connection.as_mut());
+            }
+            connection.as_mut().poll(cx)
+        })
+        .await
+    }
+
+    /// Whether the server is stopping; if not, `waker` (unless it is the one
+    /// already `handed` over) is woken when it does.
+    fn stopping(&self, id: u64, waker: &Waker, handed: &mut Option<Waker>) -> bool {
+        if self.stopping.load(Ordering::Acquire) {
+            return true;
+        }
+        if handed.as_ref().is_some_and(|h| h.will_wake(waker)) {
+            return false;
+        }
+        self.wakers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, waker.clone());
+        *handed = Some(waker.clone());
+        // A stop between the first look and the insert took the wakers
+        // before this one went in; it has set the flag by then.
+        self.stopping.load(Ordering::SeqCst)
+    }
+}
+
+/// Takes a connection's waker out of [`Stop`] when the connection ends.
+struct Forget<'a> {
+    stop: &'a Stop,
+    id: u64,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        self.stop
+            .wakers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.id);
+    }
 }
 
 /// Resolves once `shutdown` turns true (or its sender is gone).
