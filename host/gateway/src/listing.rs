@@ -231,7 +231,7 @@ fn contents(objects: &[UfsFile], encoder: &Encoder) -> Vec<Object> {
         .map(|file| Object {
             key: Some(encoder.name(&file.path)),
             size: Some(file.length as i64),
-            e_tag: Some(s3s::dto::ETag::Strong(file.etag())),
+            e_tag: Some(s3s::dto::ETag::Strong(file.etag().to_owned())),
             last_modified: Some(s3s::dto::Timestamp::from(
                 std::time::SystemTime::UNIX_EPOCH
                     + std::time::Duration::from_millis(

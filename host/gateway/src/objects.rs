@@ -89,7 +89,7 @@ fn not_modified() -> S3Error {
 
 /// The object's ETag and modification time as S3 gives them.
 fn etag_of(file: &UfsFile) -> ETag {
-    ETag::Strong(file.etag())
+    ETag::Strong(file.etag().to_owned())
 }
 
 fn last_modified(file: &UfsFile) -> Timestamp {
@@ -121,7 +121,7 @@ impl Inner {
             if_modified_since: input.if_modified_since.as_ref(),
             if_unmodified_since: input.if_unmodified_since.as_ref(),
         }
-        .check(&file, &file.etag())?;
+        .check(&file, file.etag())?;
         let (_, length, range) = byte_range(input.range.as_ref(), &file)?;
         Ok(HeadObjectOutput {
             accept_ranges: Some("bytes".into()),
@@ -178,7 +178,7 @@ impl Inner {
         // learning that the object changed.
         for fresh in [false, true] {
             let (path, file) = self.object(request.bucket, request.key).await?;
-            let etag = file.etag();
+            let etag = file.etag().to_owned();
             request.conditions.check(&file, &etag)?;
             let (start, length, content_range) = byte_range(request.range, &file)?;
             let options = ReadOptions {

@@ -78,7 +78,7 @@ pub(crate) struct Reading {
 impl Reading {
     fn options(file: &UfsFile) -> ReadOptions {
         ReadOptions {
-            etag: Some(file.etag()),
+            etag: Some(file.etag().to_owned()),
             quiet: true,
         }
     }

@@ -29,13 +29,13 @@ fn file_of(path: String, meta: &std::fs::Metadata) -> std::io::Result<UfsFile> {
         modified.as_micros(),
         meta.len()
     );
-    Ok(UfsFile {
+    Ok(UfsFile::new(
         path,
-        length: meta.len(),
-        store_etag: Some(version.clone()),
-        version,
-        modified_ms: modified.as_millis() as i64,
-    })
+        meta.len(),
+        version.clone(),
+        Some(version),
+        modified.as_millis() as i64,
+    ))
 }
 
 /// The current version of `path` under `root`; `Ok(None)` when there is no

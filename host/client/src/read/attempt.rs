@@ -296,7 +296,7 @@ impl Inner {
                 ),
             ));
         }
-        out.version = Some(file.etag());
+        out.version = Some(file.etag().to_owned());
         let end = match rest {
             Some(n) => (from + n).min(file.length),
             None => file.length,
