@@ -13,12 +13,25 @@
 # 4. over an S3 UFS on moto: the store requests per cached read, with the
 #    metadata sync interval on (1 min) and off (0).
 # One worker and one gateway (one cluster, static membership), on loopback.
+# The servers take a thread per core each, or with THREADS that many each
+# (nginx's worker processes, the worker's and the gateway's `--threads`):
+# wrk shares the machine's cores with them, and a server with a thread per
+# core gets a scheduler's time slice in its tail (BENCHMARKS.md, "serving
+# threads").
 #
-# Run: host/cli/benches/gateway.sh [SECONDS]   (installs nginx-light and wrk
-#      with apt-get, and the Python tools with tests/python-env)
+# Run: host/cli/benches/gateway.sh [SECONDS] [THREADS] [SECTIONS]
+#      (SECONDS of each wrk run, 8 by default; THREADS: auto by default;
+#      SECTIONS: which of 1-4 to run, as "1" or "24", all by default.
+#      Installs nginx-light and wrk with apt-get, and the Python tools with
+#      tests/python-env)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 secs=${1:-8}
+threads=${2:-auto}
+[ "$threads" = auto ] || [ "$threads" -ge 1 ] 2>/dev/null || { echo "THREADS must be auto or a count, not $threads" >&2; exit 2; }
+sections=${3:-1234}
+[[ "$sections" =~ ^[1-4]+$ ]] || { echo "SECTIONS must be digits 1-4, such as 1 or 24, not $sections" >&2; exit 2; }
+section() { [[ "$sections" == *"$1"* ]]; }
 tests/prereqs nginx-light wrk python3-venv
 venv=$(tests/python-env)
 export PATH="$venv/bin:$PATH:/usr/sbin"
@@ -32,7 +45,7 @@ trap cleanup EXIT
 mkdir -p "$tmp/ufs/bench" "$tmp/cache" "$tmp/nginx" "$tmp/ufs/many"
 head -c 4096 /dev/urandom >"$tmp/ufs/bench/f4k"
 head -c 65536 /dev/urandom >"$tmp/ufs/bench/f64k"
-head -c $((1 << 30)) /dev/urandom >"$tmp/ufs/bench/f1g"
+if section 2 || section 3; then head -c $((1 << 30)) /dev/urandom >"$tmp/ufs/bench/f1g"; fi
 chmod -R a+rX "$tmp"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_line() { for _ in $(seq 200); do grep -q listening "$1" 2>/dev/null && return; sleep 0.1; done; echo "no start: $1" >&2; cat "$1" >&2; exit 1; }
@@ -47,21 +60,21 @@ azimuth.gateway.anonymous.read=true
 SITE
 echo "w1 127.0.0.1:$worker_port" >"$tmp/workers"
 "$bin" --conf "$tmp/site.properties" worker --id w1 --listen "127.0.0.1:$worker_port" \
-  --cache-dir "$tmp/cache" --cache-capacity 2GB >"$tmp/worker.out" &
+  --cache-dir "$tmp/cache" --cache-capacity 2GB --threads "${threads/auto/0}" >"$tmp/worker.out" &
 worker_pid=$!
 pids+=($worker_pid)
 wait_line "$tmp/worker.out"
 worker=127.0.0.1:$worker_port
-"$bin" --conf "$tmp/site.properties" gateway >"$tmp/gateway.out" &
+"$bin" --conf "$tmp/site.properties" gateway --threads "${threads/auto/0}" >"$tmp/gateway.out" &
 gateway_pid=$!
 pids+=($gateway_pid)
 wait_line "$tmp/gateway.out"
 gateway=$(sed -n 's#.*listening on http://##p' "$tmp/gateway.out")
-for f in f4k f64k f1g; do curl -sf -XPOST "http://$worker/load/bench/$f" >/dev/null; done
+for f in "$tmp"/ufs/bench/*; do curl -sf -XPOST "http://$worker/load/bench/${f##*/}" >/dev/null; done
 
 nginx_port=$(free_port)
 cat >"$tmp/nginx/nginx.conf" <<CONF
-worker_processes auto;
+worker_processes $threads;
 pid $tmp/nginx/nginx.pid;
 error_log $tmp/nginx/error.log;
 daemon off;
@@ -106,7 +119,8 @@ ticks() {
   for p in $1; do read -r a b < <(awk '{ print $14, $15 }' "/proc/$p/stat"); u=$((u + a)); k=$((k + b)); done
   echo "$u $k"
 }
-echo "$(nproc) cores; wrk -t1 -c16 -d${secs}s; azimuth $(git rev-parse --short HEAD), nginx $(nginx -v 2>&1 | sed 's#.*/##')"
+echo "$(nproc) cores; wrk -t1 -c16 -d${secs}s; threads $threads; azimuth $(git rev-parse --short HEAD), nginx $(nginx -v 2>&1 | sed 's#.*/##')"
+if section 1; then
 echo "1. cached GetObject (cpu: the server's CPU per request, user + kernel;"
 echo "   the worker's own when read directly, the proxy's otherwise)"
 printf '%-6s %-22s %10s %10s %16s %10s %10s\n' size path "req/s" "p99" "cpu us/req" "vs nginx" "vs worker"
@@ -123,6 +137,9 @@ for f in f4k f64k; do
     "$(awk -v a="$g_rps" -v b="$w_rps" 'BEGIN { printf "%.2fx", a / b }')"
 done
 
+fi
+
+if section 2; then
 echo "2. 1 GiB cached object"
 t0=$(date +%s.%N)
 curl -sf -o /dev/null "http://$worker/files/bench/f1g"
@@ -141,6 +158,9 @@ awk -v t0="$t0" -v t1="$t1" -v t2="$t2" -v t3="$t3" 'BEGIN {
   printf "aws s3 cp via gateway %.2f GB/s  (%.2fx curl from the worker)\n", g / a, c / a
   printf "curl via gateway      %.2f GB/s  (%.2fx curl from the worker)\n", g / k, c / k }'
 
+fi
+
+if section 3; then
 echo "3. gateway memory (VmHWM; VmRSS at start $(awk '/VmRSS/ { print $2, $3 }' /proc/$gateway_pid/status))"
 downloads=()
 for _ in $(seq 8); do curl -sf -o /dev/null "http://$gateway/bench/f1g" & downloads+=($!); done
@@ -166,6 +186,9 @@ print(f"listed {keys} keys in {time.time() - start:.1f} s (pages of 1000)")
 PY
 echo "after the listing: peak $(awk '/VmHWM/ { print $2, $3 }' /proc/$gateway_pid/status), now $(awk '/VmRSS/ { print $2, $3 }' /proc/$gateway_pid/status)"
 
+fi
+
+if section 4; then
 echo "4. store requests per cached read, S3 UFS on moto"
 moto_port=$(free_port)
 moto_server -H 127.0.0.1 -p "$moto_port" 2>"$tmp/moto.log" >/dev/null &
@@ -207,3 +230,4 @@ SITE
   awk -v n="$((after - before))" -v i="$interval" 'BEGIN {
     printf "sync interval %-5s %4d store requests for 200 cached GetObjects: %.2f per read\n", i, n, n / 200 }'
 done
+fi

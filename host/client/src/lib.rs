@@ -20,6 +20,7 @@
 
 #![warn(missing_docs)]
 
+mod connections;
 pub mod explain;
 pub mod health;
 mod passive;

@@ -6,15 +6,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::connections::Connections;
 use azimuth_cluster::api::{self, FileStatus, Freed};
 use azimuth_cluster::security::{SecuritySettings, TlsSettings};
-use bytes::Bytes;
 use http::HeaderValue;
 use http_body_util::Empty;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -80,16 +77,16 @@ pub enum FetchError {
     Exchange(String),
 }
 
-/// A worker's answer to `GET /files`: status and headers, the body to stream.
-pub type FileResponse = http::Response<hyper::body::Incoming>;
+pub use crate::connections::FileResponse;
 
 /// The worker API, over pools of connections. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct WorkerApi {
     /// Everything but `GET /files`.
     http: reqwest::Client,
-    /// `GET /files`, the read path's hot call, on hyper directly.
-    files: HyperClient<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    /// `GET /files`, the read path's hot call, on hyper directly, over
+    /// connections the reading task drives itself (`connections`).
+    files: Connections,
     /// The token's `Authorization`, for `files` (`http` has it by default).
     authorization: Option<HeaderValue>,
     /// `http`, or `https` when the site speaks TLS.
@@ -154,23 +151,30 @@ impl WorkerApi {
             .wrap_connector(connector);
         Ok(Self {
             http: builder.build()?,
-            files: HyperClient::builder(TokioExecutor::new()).build(connector),
+            files: Connections::new(connector, scheme),
             authorization,
             scheme,
         })
     }
 
     /// `{scheme}://{address}{route}{path}`, each segment of `path` escaped.
-    /// Pushed piece by piece into one allocation: `format!` costs the
-    /// gateway's hot path a thousand instructions a read here.
     fn url(&self, address: &str, route: &str, path: &str) -> String {
-        let mut url =
-            String::with_capacity(self.scheme.len() + 3 + address.len() + route.len() + path.len());
-        for piece in [self.scheme, "://", address, route] {
+        let mut url = String::with_capacity(self.scheme.len() + 3 + address.len());
+        for piece in [self.scheme, "://", address] {
             url.push_str(piece);
         }
-        utf8_percent_encode(path, SEGMENT).for_each(|piece| url.push_str(piece));
+        url.push_str(&self.target(route, path));
         url
+    }
+
+    /// `{route}{path}`, each segment of `path` escaped. Pushed piece by
+    /// piece into one allocation: `format!` costs the gateway's hot path a
+    /// thousand instructions a read here.
+    fn target(&self, route: &str, path: &str) -> String {
+        let mut target = String::with_capacity(route.len() + path.len());
+        target.push_str(route);
+        utf8_percent_encode(path, SEGMENT).for_each(|piece| target.push_str(piece));
+        target
     }
 
     /// Starts `GET /files/{path}` for bytes `from..` (`length` of them, or
@@ -185,30 +189,41 @@ impl WorkerApi {
         length: Option<u64>,
         etag: Option<&str>,
     ) -> Result<FileResponse, FetchError> {
-        let range = range_header(from, length);
-        let mut request = http::Request::get(self.url(address, api::FILES, path))
-            .header(http::header::RANGE, range);
-        if let Some(authorization) = &self.authorization {
-            request = request.header(http::header::AUTHORIZATION, authorization.clone());
-        }
-        if let Some(etag) = etag {
-            let mut quoted = String::with_capacity(etag.len() + 2);
-            for piece in ["\"", etag, "\""] {
-                quoted.push_str(piece);
-            }
-            request = request.header(http::header::IF_MATCH, quoted);
-        }
-        let request = request
-            .body(Empty::new())
+        let range = HeaderValue::try_from(range_header(from, length))
             .map_err(|e| FetchError::Exchange(format!("cannot ask {address} for {path}: {e}")))?;
-        self.files.request(request).await.map_err(|e| {
-            let message = crate::error_chain(&e);
-            if e.is_connect() {
-                FetchError::Connect(message)
-            } else {
-                FetchError::Exchange(message)
+        let if_match = match etag {
+            None => None,
+            Some(etag) => {
+                let mut quoted = String::with_capacity(etag.len() + 2);
+                for piece in ["\"", etag, "\""] {
+                    quoted.push_str(piece);
+                }
+                Some(HeaderValue::try_from(quoted).map_err(|e| {
+                    FetchError::Exchange(format!("cannot ask {address} for {path}: {e}"))
+                })?)
             }
-        })
+        };
+        let host = HeaderValue::from_str(address)
+            .map_err(|e| FetchError::Connect(format!("{address} is not a worker address: {e}")))?;
+        // The URI of a request on an open connection is its path alone.
+        let uri = http::Uri::try_from(self.target(api::FILES, path))
+            .map_err(|e| FetchError::Exchange(format!("cannot ask {address} for {path}: {e}")))?;
+        // Built again if the first connection tried had been closed.
+        let make = || {
+            let mut request = http::Request::new(Empty::new());
+            *request.uri_mut() = uri.clone();
+            let headers = request.headers_mut();
+            headers.insert(http::header::HOST, host.clone());
+            headers.insert(http::header::RANGE, range.clone());
+            if let Some(authorization) = &self.authorization {
+                headers.insert(http::header::AUTHORIZATION, authorization.clone());
+            }
+            if let Some(if_match) = &if_match {
+                headers.insert(http::header::IF_MATCH, if_match.clone());
+            }
+            request
+        };
+        self.files.send(address, make).await
     }
 
     /// `GET /status/{path}`, answered within `timeout`.

@@ -177,11 +177,15 @@ fn error_response(error: S3Error) -> Response<Body> {
             xml_body.clear();
         }
     }
+    // The length said here, as axum's router says it for s3s's answers:
+    // served before the router (`Gateway::answer_directly`), hyper would
+    // leave it out of a 304.
+    let length = HeaderValue::from(xml_body.len());
     let mut response = Response::new(Body::from(xml_body));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+    headers.insert(CONTENT_LENGTH, length);
     response
 }
 

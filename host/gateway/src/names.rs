@@ -17,7 +17,13 @@ pub(crate) fn object_path(bucket: &str, key: &str) -> Result<String, S3Error> {
     if !valid || crate::RESERVED_BUCKETS.contains(&bucket) {
         return Err(no_such_key(bucket, key));
     }
-    Ok(format!("{bucket}/{key}"))
+    // Pushed, not `format!`ed: this is on every GetObject (the formatter
+    // costs a cached 4 KiB read 700 instructions).
+    let mut path = String::with_capacity(bucket.len() + 1 + key.len());
+    for piece in [bucket, "/", key] {
+        path.push_str(piece);
+    }
+    Ok(path)
 }
 
 /// `NoSuchKey` for `key` of `bucket`.

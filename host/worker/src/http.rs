@@ -112,6 +112,8 @@ fn file_path<'a>(uri: &'a Uri, prefix: &str) -> Result<Cow<'a, str>, Failure> {
 pub struct WorkerService {
     /// The files and the door, for the direct path (none: router only).
     direct: Option<(Arc<Files>, Arc<Door>)>,
+    /// Asked first, before the router (another server's hot path).
+    front: Option<Arc<dyn Front>>,
     router: Router,
     /// The connection came with a client certificate the site's CA signed.
     certified: bool,
@@ -122,6 +124,7 @@ impl WorkerService {
     pub fn new(state: AppState) -> Self {
         Self {
             direct: Some((state.files.clone(), state.door.clone())),
+            front: None,
             router: router(state),
             certified: false,
         }
@@ -132,9 +135,18 @@ impl WorkerService {
     pub fn from_router(router: Router) -> Self {
         Self {
             direct: None,
+            front: None,
             router,
             certified: false,
         }
+    }
+
+    /// The same service, asking `front` about every request before the
+    /// router: the requests it answers skip the router's matching and
+    /// handler plumbing.
+    pub fn with_front(mut self, front: Arc<dyn Front>) -> Self {
+        self.front = Some(front);
+        self
     }
 
     /// The same service, for a connection whose client certificate the
@@ -145,12 +157,28 @@ impl WorkerService {
     }
 }
 
+/// The future of an answer of [`WorkerService`].
+pub type Answer = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+/// Requests a [`WorkerService`] answers before its router: the S3
+/// gateway's hot path, served on the worker's accept loop.
+pub trait Front: Send + Sync + 'static {
+    /// The answer to `request` if this front takes it; `None` leaves it to
+    /// the router.
+    fn answer(&self, request: &Request<Incoming>) -> Option<Answer>;
+}
+
 impl hyper::service::Service<Request<Incoming>> for WorkerService {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = Answer;
 
     fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+        if let Some(front) = &self.front
+            && let Some(answer) = front.answer(&request)
+        {
+            return answer;
+        }
         if let Some((files, door)) = &self.direct
             && request.method() == Method::GET
             && request.uri().path().starts_with(api::FILES)

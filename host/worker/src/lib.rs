@@ -23,7 +23,7 @@ pub mod range;
 pub mod serve;
 pub mod tls;
 
-pub use http::WorkerService;
+pub use http::{Answer, Front, WorkerService};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -62,13 +62,11 @@ pub fn run(site: &SiteArgs, args: GatewayArgs) -> anyhow::Result<Outcome> {
         };
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let stats = std::sync::Arc::new(azimuth_worker::serve::ServerStats::default());
+        // The hot path is asked before the router (`Gateway::answer_directly`).
+        let service = azimuth_worker::WorkerService::from_router(gateway.router())
+            .with_front(std::sync::Arc::new(HotPath(gateway.clone())));
         let server = tokio::spawn(azimuth_worker::serve::serve(
-            listener,
-            azimuth_worker::WorkerService::from_router(gateway.router()),
-            None,
-            limits,
-            stats,
-            stopped,
+            listener, service, None, limits, stats, stopped,
         ));
         // Scripts and tests read this line to find the gateway.
         println!("gateway of cluster {cluster} listening on http://{address}");
@@ -77,4 +75,17 @@ pub fn run(site: &SiteArgs, args: GatewayArgs) -> anyhow::Result<Outcome> {
         let _ = server.await;
         anyhow::Ok(Outcome::Success)
     })
+}
+
+/// The gateway's hot path, in front of its router on the accept loop.
+struct HotPath(Gateway);
+
+impl azimuth_worker::Front for HotPath {
+    fn answer(
+        &self,
+        request: &axum::http::Request<hyper::body::Incoming>,
+    ) -> Option<azimuth_worker::Answer> {
+        let answer = self.0.answer_directly(request)?;
+        Some(Box::pin(async move { Ok(answer.await) }))
+    }
 }

@@ -10,12 +10,11 @@ use azimuth_cluster::config;
 use azimuth_policy::{FailureKind, Source};
 use azimuth_ufs::UfsError;
 use bytes::Bytes;
-use http_body_util::BodyExt;
 use tokio::sync::mpsc;
 
 use super::plan::ReadPlan;
 use crate::placement::Member;
-use crate::worker_api::{FetchError, FileResponse};
+use crate::worker_api::FetchError;
 use crate::{Inner, ReadError};
 
 /// Bytes asked of the UFS at a time when it serves a read.
@@ -173,7 +172,7 @@ impl Inner {
         }
         let wait = self.settings.first_byte_timeout;
         let started = Instant::now();
-        let response = tokio::time::timeout(
+        let mut response = tokio::time::timeout(
             wait,
             self.api.get_file(&worker.address, path, from, rest, etag),
         )
@@ -200,14 +199,14 @@ impl Inner {
         }
         if status == http::StatusCode::PRECONDITION_FAILED {
             // It has another version of the file: not a fault of the worker.
-            let why = text(response).await;
+            let why = response.text().await;
             return Err(SourceError::new(
                 FailureKind::NotFound,
                 format!("HTTP 412: {}", why.trim()),
             ));
         }
         if !status.is_success() {
-            let why = text(response).await;
+            let why = response.text().await;
             let error = |kind| SourceError::new(kind, format!("HTTP {status}: {}", why.trim()));
             return Err(match status.as_u16() {
                 401 | 403 => error(FailureKind::Refused).blaming(Blame::Credentials),
@@ -226,22 +225,17 @@ impl Inner {
         } else {
             0
         };
-        let mut body = response.into_body();
         loop {
-            let frame = tokio::time::timeout(wait, body.frame())
+            let data = tokio::time::timeout(wait, response.data())
                 .await
                 .map_err(|_| {
                     SourceError::new(FailureKind::Timeout, format!("stalled for {wait:?}"))
                 })?;
-            let Some(frame) = frame else {
+            let Some(data) = data else {
                 return Ok(());
             };
-            let frame = frame
-                .map_err(|e| SourceError::new(FailureKind::IoError, crate::error_chain(&e)))?;
-            // Trailers, which a worker does not send, carry no bytes.
-            let Ok(mut chunk) = frame.into_data() else {
-                continue;
-            };
+            let mut chunk =
+                data.map_err(|e| SourceError::new(FailureKind::IoError, crate::error_chain(&e)))?;
             if skip > 0 {
                 let n = skip.min(chunk.len() as u64);
                 chunk = chunk.slice(n as usize..);
@@ -315,14 +309,5 @@ impl Inner {
             out.send(bytes).await?;
         }
         Ok(())
-    }
-}
-
-/// An error answer's body, the worker's one-line reason (empty if it
-/// cannot be read).
-async fn text(response: FileResponse) -> String {
-    match response.into_body().collect().await {
-        Ok(body) => String::from_utf8_lossy(&body.to_bytes()).into_owned(),
-        Err(_) => String::new(),
     }
 }
