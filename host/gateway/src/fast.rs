@@ -14,10 +14,10 @@
 
 use axum::body::Body;
 use axum::http::header::{
-    ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, IF_MATCH, IF_MODIFIED_SINCE,
-    IF_NONE_MATCH, IF_UNMODIFIED_SINCE, LAST_MODIFIED, RANGE,
+    ACCEPT_RANGES, AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, IF_MATCH,
+    IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_UNMODIFIED_SINCE, LAST_MODIFIED, RANGE,
 };
-use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use axum::http::{HeaderValue, Method, Request, Response, StatusCode};
 use futures::StreamExt;
 use s3s::dto::{ETag, ETagCondition, Range, Timestamp, TimestampFormat};
 use s3s::path::S3Path;
@@ -42,16 +42,33 @@ pub(crate) struct SimpleGet {
 /// (including every request s3s would refuse: a header it cannot parse is
 /// left for it to name).
 pub(crate) fn simple_get<B>(request: &Request<B>, anonymous_read: bool) -> Option<SimpleGet> {
-    let headers = request.headers();
-    if !anonymous_read
-        || request.method() != Method::GET
-        || request.uri().query().is_some()
-        || headers.contains_key(axum::http::header::AUTHORIZATION)
-        || headers
-            .keys()
-            .any(|name| name.as_str().starts_with("x-amz-"))
-    {
+    if !anonymous_read || request.method() != Method::GET || request.uri().query().is_some() {
         return None;
+    }
+    // The five headers that shape the answer, found in one pass over the
+    // few a request has (a `get` of each would hash its name): a request
+    // with one of them twice, with `Authorization` or with an `x-amz-*`
+    // header is s3s's.
+    let mut found: [Option<&HeaderValue>; 5] = [None; 5];
+    for (name, value) in request.headers() {
+        let slot = if name == RANGE {
+            0
+        } else if name == IF_MATCH {
+            1
+        } else if name == IF_NONE_MATCH {
+            2
+        } else if name == IF_MODIFIED_SINCE {
+            3
+        } else if name == IF_UNMODIFIED_SINCE {
+            4
+        } else if name == AUTHORIZATION || name.as_str().starts_with("x-amz-") {
+            return None;
+        } else {
+            continue;
+        };
+        if found[slot].replace(value).is_some() {
+            return None;
+        }
     }
     // As s3s reads the path: percent-decoded, then split and validated.
     let path = percent_encoding::percent_decode_str(request.uri().path())
@@ -60,38 +77,32 @@ pub(crate) fn simple_get<B>(request: &Request<B>, anonymous_read: bool) -> Optio
     let S3Path::Object { bucket, key } = s3s::path::parse_path_style(&path).ok()? else {
         return None;
     };
+    let [
+        range,
+        if_match,
+        if_none_match,
+        if_modified_since,
+        if_unmodified_since,
+    ] = found;
+    let etag = |v: &[u8]| ETagCondition::parse_http_header(v).ok();
     Some(SimpleGet {
         bucket: bucket.into(),
         key: key.into(),
-        range: parsed(headers, RANGE, |v| {
-            Range::parse(std::str::from_utf8(v).ok()?).ok()
-        })?,
-        if_match: parsed(headers, IF_MATCH, |v| {
-            ETagCondition::parse_http_header(v).ok()
-        })?,
-        if_none_match: parsed(headers, IF_NONE_MATCH, |v| {
-            ETagCondition::parse_http_header(v).ok()
-        })?,
-        if_modified_since: parsed(headers, IF_MODIFIED_SINCE, http_date)?,
-        if_unmodified_since: parsed(headers, IF_UNMODIFIED_SINCE, http_date)?,
+        range: parsed(range, |v| Range::parse(std::str::from_utf8(v).ok()?).ok())?,
+        if_match: parsed(if_match, etag)?,
+        if_none_match: parsed(if_none_match, etag)?,
+        if_modified_since: parsed(if_modified_since, http_date)?,
+        if_unmodified_since: parsed(if_unmodified_since, http_date)?,
     })
 }
 
-/// The header `name` parsed by `parse`: `Some(None)` when absent, `None`
-/// when present but unparsable or repeated (s3s's to refuse).
-fn parsed<T>(
-    headers: &HeaderMap,
-    name: axum::http::HeaderName,
-    parse: impl Fn(&[u8]) -> Option<T>,
-) -> Option<Option<T>> {
-    let mut values = headers.get_all(&name).iter();
-    let Some(value) = values.next() else {
-        return Some(None);
-    };
-    if values.next().is_some() {
-        return None;
+/// A header's `value` parsed by `parse`: `Some(None)` when absent, `None`
+/// when present but unparsable (s3s's to refuse).
+fn parsed<T>(value: Option<&HeaderValue>, parse: impl Fn(&[u8]) -> Option<T>) -> Option<Option<T>> {
+    match value {
+        None => Some(None),
+        Some(value) => parse(value.as_bytes()).map(Some),
     }
-    parse(value.as_bytes()).map(Some)
 }
 
 fn http_date(value: &[u8]) -> Option<Timestamp> {
