@@ -162,10 +162,12 @@ impl Connections {
             return list.clone();
         }
         let now = Instant::now();
-        idle.retain(|_, list| {
-            let mut list = list.lock().unwrap_or_else(PoisonError::into_inner);
+        idle.retain(|_, shared| {
+            let mut list = shared.lock().unwrap_or_else(PoisonError::into_inner);
             close_expired(&mut list, now);
-            !list.is_empty()
+            // A list that reads in flight hold stays: their connections
+            // come back to it.
+            !list.is_empty() || Arc::strong_count(shared) > 1
         });
         idle.entry(address.to_owned()).or_default().clone()
     }
@@ -464,6 +466,22 @@ mod tests {
         }
         // Eight at once the first time; the rounds after find them idle.
         assert_eq!(accepted.load(Ordering::SeqCst), 8);
+    }
+
+    #[tokio::test]
+    async fn a_new_worker_leaves_the_connections_of_reads_in_flight_to_their_own() {
+        let (first, accepted) = server(b"hello", After::KeepOpen).await;
+        let (second, _) = server(b"world", After::KeepOpen).await;
+        let connections = connections();
+        assert_eq!(read(&connections, &first).await, b"hello");
+        // The first worker's one connection is in flight (its list is
+        // empty) when the second worker's address is first seen.
+        let mut in_flight = connections.send(&first, get).await.unwrap();
+        assert_eq!(read(&connections, &second).await, b"world");
+        while in_flight.data().await.is_some() {}
+        drop(in_flight);
+        assert_eq!(read(&connections, &first).await, b"hello");
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
