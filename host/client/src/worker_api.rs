@@ -159,22 +159,13 @@ impl WorkerApi {
 
     /// `{scheme}://{address}{route}{path}`, each segment of `path` escaped.
     fn url(&self, address: &str, route: &str, path: &str) -> String {
-        let mut url = String::with_capacity(self.scheme.len() + 3 + address.len());
+        let mut url =
+            String::with_capacity(self.scheme.len() + 3 + address.len() + route.len() + path.len());
         for piece in [self.scheme, "://", address] {
             url.push_str(piece);
         }
-        url.push_str(&self.target(route, path));
+        push_target(&mut url, route, path);
         url
-    }
-
-    /// `{route}{path}`, each segment of `path` escaped. Pushed piece by
-    /// piece into one allocation: `format!` costs the gateway's hot path a
-    /// thousand instructions a read here.
-    fn target(&self, route: &str, path: &str) -> String {
-        let mut target = String::with_capacity(route.len() + path.len());
-        target.push_str(route);
-        utf8_percent_encode(path, SEGMENT).for_each(|piece| target.push_str(piece));
-        target
     }
 
     /// Starts `GET /files/{path}` for bytes `from..` (`length` of them, or
@@ -189,8 +180,10 @@ impl WorkerApi {
         length: Option<u64>,
         etag: Option<&str>,
     ) -> Result<FileResponse, FetchError> {
-        let range = HeaderValue::try_from(range_header(from, length))
-            .map_err(|e| FetchError::Exchange(format!("cannot ask {address} for {path}: {e}")))?;
+        let unaskable = |e: &dyn std::fmt::Display| {
+            FetchError::Exchange(format!("cannot ask {address} for {path}: {e}"))
+        };
+        let range = HeaderValue::try_from(range_header(from, length)).map_err(|e| unaskable(&e))?;
         let if_match = match etag {
             None => None,
             Some(etag) => {
@@ -198,16 +191,15 @@ impl WorkerApi {
                 for piece in ["\"", etag, "\""] {
                     quoted.push_str(piece);
                 }
-                Some(HeaderValue::try_from(quoted).map_err(|e| {
-                    FetchError::Exchange(format!("cannot ask {address} for {path}: {e}"))
-                })?)
+                Some(HeaderValue::try_from(quoted).map_err(|e| unaskable(&e))?)
             }
         };
         let host = HeaderValue::from_str(address)
             .map_err(|e| FetchError::Connect(format!("{address} is not a worker address: {e}")))?;
         // The URI of a request on an open connection is its path alone.
-        let uri = http::Uri::try_from(self.target(api::FILES, path))
-            .map_err(|e| FetchError::Exchange(format!("cannot ask {address} for {path}: {e}")))?;
+        let mut target = String::with_capacity(api::FILES.len() + path.len());
+        push_target(&mut target, api::FILES, path);
+        let uri = http::Uri::try_from(target).map_err(|e| unaskable(&e))?;
         // Built again if the first connection tried had been closed.
         let make = || {
             let mut request = http::Request::new(Empty::new());
@@ -266,6 +258,14 @@ impl WorkerApi {
         let body = checked(self.http.get(url).send().await?).await?;
         String::from_utf8(body.to_vec()).map_err(|e| ApiError::Unreadable(e.to_string()))
     }
+}
+
+/// Pushes `{route}{path}` onto `out`, each segment of `path` escaped: piece
+/// by piece, as `format!` costs the gateway's hot path a thousand
+/// instructions a read here.
+fn push_target(out: &mut String, route: &str, path: &str) {
+    out.push_str(route);
+    utf8_percent_encode(path, SEGMENT).for_each(|piece| out.push_str(piece));
 }
 
 /// `Range: bytes={from}-{last}` of `length` bytes (`None`: to the end),
