@@ -1,15 +1,23 @@
 //! The connections `GET /files` goes over: HTTP/1.1 to each worker, kept
-//! open between reads, and driven by the task that reads.
+//! open between reads, driven by the task that reads, and spoken here
+//! rather than by hyper's client.
 //!
-//! Why not hyper_util's pooled client, as before: it runs each connection
-//! in a task of its own, so every read handed its request to that task and
-//! was handed the answer back, waking a task on another thread each way.
-//! Callgrind of the gateway under `wrk` (a cached 4 KiB GetObject) put
-//! 14,000 of a read's 66,000 instructions in that connection task and
-//! 10,600 in the pool's checkout, URI and `Host` handling, with the kernel's
-//! futex and epoll work on top. Here a read takes an idle connection from
-//! its worker's list, polls it itself while it waits for the answer and
-//! reads the body, and puts it back once the body has ended.
+//! Why a client of its own: callgrind of the gateway under `wrk` (a cached
+//! 4 KiB GetObject, `--threads 1`) put 13,700 of a read's 53,600
+//! instructions in driving hyper's client connection, and some 3,000 more
+//! in handing the request to its dispatcher and the answer back (a channel
+//! and a oneshot each way) and in the header maps of both. The exchange
+//! the read path needs is narrow: one GET with four headers, written in one
+//! piece, and an answer whose status, framing and ETag are all it looks
+//! at. Here the request is bytes written once, the answer's head is parsed
+//! by httparse into a fixed array (hyper's parser too), and the body is
+//! read into one buffer handed out in slices, without a copy.
+//!
+//! Before that, hyper_util's pooled client ran each connection in a task
+//! of its own, so every read handed its request to that task and was handed
+//! the answer back, waking a task on another thread each way. Here a read
+//! takes an idle connection from its worker's list, reads the answer and
+//! its body itself, and puts the connection back once the body has ended.
 //!
 //! An idle connection is polled by no one: one the worker closed meanwhile
 //! is found closed when it is next taken, or fails its request, which is
@@ -19,22 +27,21 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::future::{Future, poll_fn};
+use std::future::poll_fn;
+use std::io;
+use std::ops::Range;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::{HeaderMap, Request, Response, StatusCode};
-use http_body_util::Empty;
-use hyper::body::{Body, Incoming};
-use hyper::client::conn::http1;
-use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioIo;
+use bytes::{Buf, Bytes, BytesMut};
+use http::StatusCode;
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
-use tower::Service;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 
 use crate::worker_api::FetchError;
 
@@ -47,15 +54,32 @@ const IDLE_PER_WORKER: usize = 512;
 /// side, do not stay open.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
-type Io = MaybeHttpsStream<TokioIo<TcpStream>>;
-type RequestBody = Empty<Bytes>;
+/// The most an answer's head may take (hyper's client allows 400 KiB; a
+/// worker's heads are a few hundred bytes).
+const MAX_HEAD: usize = 64 << 10;
+
+/// Headers an answer's head may have (a worker sends about eight).
+const MAX_HEADERS: usize = 64;
+
+/// What one read from the socket asks for at least, and at most: a small
+/// answer comes in one read with its head; a long body in reads of up to
+/// this much, each handed out as one chunk.
+const READ_MIN: usize = 16 << 10;
+const READ_MAX: usize = 256 << 10;
+
+/// A read buffer larger than this is not kept with an idle connection.
+const IDLE_BUFFER: usize = 64 << 10;
+
+/// The longest line of a chunked body's framing (a chunk size with its
+/// extensions, or a trailer).
+const MAX_CHUNK_LINE: usize = 4 << 10;
 
 /// Connections to workers, by address. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Connections {
-    connector: HttpsConnector<HttpConnector>,
-    /// `http` or `https`: how a new connection is opened.
-    scheme: &'static str,
+    connect_timeout: Duration,
+    /// `Some` when the site speaks TLS (`https`).
+    tls: Option<TlsConnector>,
     idle: Arc<Mutex<HashMap<String, Arc<IdleList>>>>,
 }
 
@@ -66,90 +90,291 @@ type IdleList = Mutex<VecDeque<(Connection, Instant)>>;
 impl fmt::Debug for Connections {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connections")
-            .field("scheme", &self.scheme)
+            .field("tls", &self.tls.is_some())
             .finish_non_exhaustive()
     }
 }
 
-/// One connection: the handle requests are sent with, and the state
-/// machine that moves them, polled by whichever read holds it.
+/// A connection's socket: TCP, or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    /// Boxed: rustls's state is kilobytes, which every move of a
+    /// connection would copy.
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_shutdown(cx),
+        }
+    }
+}
+
+/// One connection: its socket, and what has been read from it and not
+/// handed out yet.
 struct Connection {
-    send: http1::SendRequest<RequestBody>,
-    /// `None` once the connection has ended. Boxed: with its buffers and
-    /// TLS state it is kilobytes, which every move of a connection (and of
-    /// every future holding one: axum copies a handler's future into its
-    /// box) would copy.
-    driver: Option<Box<http1::Connection<Io, RequestBody>>>,
+    stream: Stream,
+    buffer: BytesMut,
 }
 
 impl Connection {
-    /// Moves the connection on; false once it has ended (hyper has given
-    /// its error, if any, to the request or body it was serving).
-    fn drive(&mut self, cx: &mut Context<'_>) -> bool {
-        if let Some(driver) = &mut self.driver
-            && Pin::new(&mut **driver).poll(cx).is_ready()
-        {
-            self.driver = None;
+    fn new(stream: Stream) -> Self {
+        Self {
+            stream,
+            buffer: BytesMut::new(),
         }
-        self.driver.is_some()
     }
 
-    /// Whether a request can be sent now: the connection is open and done
-    /// with its last answer.
-    fn is_ready(&mut self, cx: &mut Context<'_>) -> bool {
-        self.drive(cx) && matches!(self.send.poll_ready(cx), Poll::Ready(Ok(())))
+    /// Whether an idle connection can take a request: open, with nothing
+    /// unasked-for to read. Polled with the taking task's context, so that
+    /// the socket wakes that task from now on.
+    fn is_open(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.buffer.is_empty() {
+            return false;
+        }
+        let mut probe = [0u8; 1];
+        let mut probe = ReadBuf::new(&mut probe);
+        // Ready means closed, broken, or bytes no request asked for.
+        Pin::new(&mut self.stream)
+            .poll_read(cx, &mut probe)
+            .is_pending()
     }
 
-    /// Sends `request` and waits for the answer's head, driving the
-    /// connection meanwhile.
-    async fn exchange(
-        &mut self,
-        request: Request<RequestBody>,
-    ) -> hyper::Result<Response<Incoming>> {
-        let mut answer = std::pin::pin!(self.send.send_request(request));
-        poll_fn(|cx| {
-            // Once the connection has ended, the answer's future holds why.
-            self.drive(cx);
-            answer.as_mut().poll(cx)
-        })
-        .await
+    /// Reads more of the answer into the buffer, `want` bytes or so;
+    /// an error once the worker has closed the connection.
+    async fn fill(&mut self, want: usize) -> io::Result<()> {
+        self.buffer.reserve(want.clamp(READ_MIN, READ_MAX));
+        if self.stream.read_buf(&mut self.buffer).await? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the worker closed the connection before the answer ended",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The next of `left` bytes of a body (at least one): those read
+    /// already, or the next read's, handed out without a copy.
+    async fn take_up_to(&mut self, left: u64) -> io::Result<Bytes> {
+        let left = usize::try_from(left).unwrap_or(usize::MAX);
+        if self.buffer.is_empty() {
+            self.fill(left).await?;
+        }
+        let n = self.buffer.len().min(left);
+        Ok(self.buffer.split_to(n).freeze())
+    }
+
+    /// Sends `request` and reads the answer's head.
+    async fn exchange(&mut self, request: &[u8]) -> io::Result<Head> {
+        self.stream.write_all(request).await?;
+        // A no-op on TCP; TLS sends its records on flush.
+        self.stream.flush().await?;
+        loop {
+            if !self.buffer.is_empty()
+                && let Some(head) = Head::parse(&mut self.buffer)?
+            {
+                return Ok(head);
+            }
+            if self.buffer.len() >= MAX_HEAD {
+                return Err(unreadable(format!(
+                    "the answer's head is over {MAX_HEAD} bytes"
+                )));
+            }
+            self.fill(READ_MIN).await?;
+        }
     }
 }
 
+fn unreadable(why: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, why)
+}
+
+/// An answer's status line and headers.
+struct Head {
+    status: StatusCode,
+    /// The head's bytes, which `headers` index.
+    bytes: Bytes,
+    /// Each header's name and value, as ranges of `bytes`.
+    headers: Vec<(Range<usize>, Range<usize>)>,
+    body: BodyState,
+    /// Whether the connection may carry another request once the body ends.
+    keep_alive: bool,
+}
+
+impl Head {
+    /// The head at the start of `buffer`, taken out of it; `None` while it
+    /// is incomplete. Informational answers (1xx) are skipped.
+    fn parse(buffer: &mut BytesMut) -> io::Result<Option<Head>> {
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut response = httparse::Response::new(&mut headers);
+            let length = match response.parse(buffer) {
+                Ok(httparse::Status::Complete(length)) => length,
+                Ok(httparse::Status::Partial) => return Ok(None),
+                Err(e) => return Err(unreadable(format!("not an HTTP answer: {e}"))),
+            };
+            let code = response.code.unwrap_or(0);
+            let status = StatusCode::from_u16(code)
+                .map_err(|_| unreadable(format!("status {code} is not an HTTP status")))?;
+            if status.is_informational() {
+                buffer.advance(length);
+                continue;
+            }
+            let base = buffer.as_ptr() as usize;
+            let at = |s: &[u8]| {
+                let from = s.as_ptr() as usize - base;
+                from..from + s.len()
+            };
+            let mut content_length = None;
+            let mut chunked = false;
+            // HTTP/1.0 closes unless asked not to; 1.1 keeps alive unless
+            // told to close.
+            let mut keep_alive = response.version == Some(1);
+            let mut ranges = Vec::with_capacity(response.headers.len());
+            for header in response.headers.iter() {
+                let (name, value) = (header.name, header.value);
+                ranges.push((at(name.as_bytes()), at(value)));
+                if name.eq_ignore_ascii_case("content-length") {
+                    let n = std::str::from_utf8(value)
+                        .ok()
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .ok_or_else(|| {
+                            unreadable("a Content-Length that is not a number".into())
+                        })?;
+                    if content_length.replace(n).is_some_and(|m| m != n) {
+                        return Err(unreadable("two different Content-Lengths".into()));
+                    }
+                } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                    chunked = value
+                        .rsplit(|&b| b == b',')
+                        .next()
+                        .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+                } else if name.eq_ignore_ascii_case("connection") {
+                    for token in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+                        if token.eq_ignore_ascii_case(b"close") {
+                            keep_alive = false;
+                        } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                            keep_alive = true;
+                        }
+                    }
+                }
+            }
+            // As RFC 9112 (6.3) frames a body.
+            let body = if status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+                BodyState::Length(0)
+            } else if chunked {
+                BodyState::Chunked(Chunk::Size)
+            } else if let Some(n) = content_length {
+                BodyState::Length(n)
+            } else {
+                keep_alive = false;
+                BodyState::UntilClose
+            };
+            return Ok(Some(Head {
+                status,
+                bytes: buffer.split_to(length).freeze(),
+                headers: ranges,
+                body,
+                keep_alive,
+            }));
+        }
+    }
+}
+
+/// Where the reading of a body is.
+#[derive(Clone, Copy, Debug)]
+enum BodyState {
+    /// This many bytes left.
+    Length(u64),
+    /// Chunked, at this point of a chunk.
+    Chunked(Chunk),
+    /// To the end of the connection.
+    UntilClose,
+    /// Read to its end.
+    Done,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Chunk {
+    /// At a chunk's size line.
+    Size,
+    /// In a chunk's data, this many bytes left.
+    Data(u64),
+    /// At the line end after a chunk's data.
+    DataEnd,
+    /// After the last chunk, at the trailers.
+    Trailers,
+}
+
 impl Connections {
-    pub(crate) fn new(connector: HttpsConnector<HttpConnector>, scheme: &'static str) -> Self {
+    /// Connections that give up connecting after `connect_timeout`, and
+    /// speak TLS by `tls` when the site does.
+    pub(crate) fn new(connect_timeout: Duration, tls: Option<Arc<rustls::ClientConfig>>) -> Self {
         Self {
-            connector,
-            scheme,
+            connect_timeout,
+            tls: tls.map(TlsConnector::from),
             idle: Arc::default(),
         }
     }
 
-    /// Sends the request `make` builds (the same each call) to the worker
-    /// at `address`, on an idle connection if it has one, and resolves
-    /// with the answer's head.
+    /// Sends `request` (a whole HTTP/1.1 GET, written by the caller) to the
+    /// worker at `address`, on an idle connection if it has one, and
+    /// resolves with the answer's head.
     pub(crate) async fn send(
         &self,
         address: &str,
-        make: impl Fn() -> Request<RequestBody>,
+        request: &[u8],
     ) -> Result<FileResponse, FetchError> {
         let list = self.idle_list(address);
         if let Some(mut connection) = take_ready(&list).await
-            && let Ok(answer) = connection.exchange(make()).await
+            && let Ok(head) = connection.exchange(request).await
         {
             // (An error here is taken as the worker having closed the
             // connection while it was idle: the request goes again below.)
-            return Ok(FileResponse::new(answer, connection, list));
+            return Ok(FileResponse::new(head, connection, list));
         }
         // Boxed: opening a connection is the rare case, and its future,
         // TLS handshake and all, would otherwise make every read's larger.
         Box::pin(async move {
             let mut connection = self.connect(address).await?;
-            let answer = connection
-                .exchange(make())
+            let head = connection
+                .exchange(request)
                 .await
-                .map_err(|e| FetchError::Exchange(crate::error_chain(&e)))?;
-            Ok(FileResponse::new(answer, connection, list))
+                .map_err(|e| FetchError::Exchange(format!("{address}: {e}")))?;
+            Ok(FileResponse::new(head, connection, list))
         })
         .await
     }
@@ -172,24 +397,39 @@ impl Connections {
         idle.entry(address.to_owned()).or_default().clone()
     }
 
-    /// A new connection to `address`.
+    /// A new connection to `address` (`host:port`).
     async fn connect(&self, address: &str) -> Result<Connection, FetchError> {
-        let uri: http::Uri = format!("{}://{address}", self.scheme)
-            .parse()
-            .map_err(|e| FetchError::Connect(format!("{address} is not a worker address: {e}")))?;
-        let io = self
-            .connector
-            .clone()
-            .call(uri)
+        let refused = |e: &dyn fmt::Display| FetchError::Connect(format!("{address}: {e}"));
+        let tcp = tokio::time::timeout(self.connect_timeout, TcpStream::connect(address))
             .await
-            .map_err(|e| FetchError::Connect(crate::error_chain(&*e)))?;
-        let (send, driver) = http1::handshake(io)
+            .map_err(|_| {
+                refused(&format!(
+                    "no connection within {:?} (the connect timeout)",
+                    self.connect_timeout
+                ))
+            })?
+            .map_err(|e| refused(&e))?;
+        tcp.set_nodelay(true).map_err(|e| refused(&e))?;
+        let Some(tls) = &self.tls else {
+            return Ok(Connection::new(Stream::Plain(tcp)));
+        };
+        let host = address
+            .rsplit_once(':')
+            .map_or(address, |(host, _)| host)
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let name = ServerName::try_from(host.to_owned())
+            .map_err(|e| refused(&format!("{host} is not a name TLS can check: {e}")))?;
+        let handshake = tokio::time::timeout(self.connect_timeout, tls.connect(name, tcp))
             .await
-            .map_err(|e| FetchError::Exchange(crate::error_chain(&e)))?;
-        Ok(Connection {
-            send,
-            driver: Some(Box::new(driver)),
-        })
+            .map_err(|_| {
+                refused(&format!(
+                    "no TLS handshake within {:?} (the connect timeout)",
+                    self.connect_timeout
+                ))
+            })?
+            .map_err(|e| refused(&format!("TLS: {e}")))?;
+        Ok(Connection::new(Stream::Tls(Box::new(handshake))))
     }
 }
 
@@ -201,9 +441,7 @@ async fn take_ready(list: &IdleList) -> Option<Connection> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .pop_back()?;
-        // Polled with this task's context, so that the connection's I/O
-        // wakes this task from now on.
-        if poll_fn(|cx| Poll::Ready(connection.is_ready(cx))).await {
+        if poll_fn(|cx| Poll::Ready(connection.is_open(cx))).await {
             return Some(connection);
         }
     }
@@ -225,8 +463,9 @@ fn close_expired(list: &mut VecDeque<(Connection, Instant)>, now: Instant) {
 /// to the idle list when the answer is dropped, if the body was read to
 /// its end.
 pub struct FileResponse {
-    head: http::response::Parts,
-    body: Incoming,
+    head: Head,
+    body: BodyState,
+    /// `None` once the connection broke (or the worker closed it).
     connection: Option<Connection>,
     home: Arc<IdleList>,
 }
@@ -235,17 +474,16 @@ impl fmt::Debug for FileResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FileResponse")
             .field("status", &self.head.status)
-            .field("headers", &self.head.headers)
+            .field("body", &self.body)
             .finish_non_exhaustive()
     }
 }
 
 impl FileResponse {
-    fn new(answer: Response<Incoming>, connection: Connection, home: Arc<IdleList>) -> Self {
-        let (head, body) = answer.into_parts();
+    fn new(head: Head, connection: Connection, home: Arc<IdleList>) -> Self {
         Self {
+            body: head.body,
             head,
-            body,
             connection: Some(connection),
             home,
         }
@@ -256,41 +494,34 @@ impl FileResponse {
         self.head.status
     }
 
-    /// The answer's headers.
-    pub fn headers(&self) -> &HeaderMap {
-        &self.head.headers
+    /// The value of the answer's first header called `name` (any case),
+    /// if it has one that is text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let bytes = &self.head.bytes;
+        self.head
+            .headers
+            .iter()
+            .find(|(n, _)| bytes[n.clone()].eq_ignore_ascii_case(name.as_bytes()))
+            .and_then(|(_, v)| std::str::from_utf8(&bytes[v.clone()]).ok())
     }
 
     /// The body's next bytes, `None` at its end, or why it broke off.
     /// (Trailers, which a worker does not send, are skipped.)
-    pub async fn data(&mut self) -> Option<Result<Bytes, hyper::Error>> {
-        poll_fn(|cx| self.poll_data(cx)).await
-    }
-
-    fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, hyper::Error>>> {
-        loop {
-            // The body first: asking it for bytes is what lets the
-            // connection read more of them.
-            let frame = match Pin::new(&mut self.body).poll_frame(cx) {
-                Poll::Ready(frame) => frame,
-                Poll::Pending => {
-                    let Some(connection) = &mut self.connection else {
-                        return Poll::Pending;
-                    };
-                    if !connection.drive(cx) {
-                        // Ended; the body has its last bytes or its error.
-                        self.connection = None;
-                    }
-                    std::task::ready!(Pin::new(&mut self.body).poll_frame(cx))
+    pub async fn data(&mut self) -> Option<io::Result<Bytes>> {
+        let connection = self.connection.as_mut()?;
+        match next_data(connection, &mut self.body).await {
+            Ok(Some(data)) => Some(Ok(data)),
+            Ok(None) => {
+                if matches!(self.body, BodyState::UntilClose) {
+                    self.connection = None;
+                    self.body = BodyState::Done;
                 }
-            };
-            let frame = match frame {
-                None => return Poll::Ready(None),
-                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
-                Some(Ok(frame)) => frame,
-            };
-            if let Ok(data) = frame.into_data() {
-                return Poll::Ready(Some(Ok(data)));
+                None
+            }
+            Err(e) => {
+                // What is left of the answer cannot be told from the next.
+                self.connection = None;
+                Some(Err(e))
             }
         }
     }
@@ -306,11 +537,96 @@ impl FileResponse {
     }
 }
 
+/// The next bytes of the body `state` frames on `connection`; `None` at
+/// its end (`UntilClose`: the connection's end).
+async fn next_data(
+    connection: &mut Connection,
+    state: &mut BodyState,
+) -> io::Result<Option<Bytes>> {
+    loop {
+        match *state {
+            BodyState::Done | BodyState::Length(0) => {
+                *state = BodyState::Done;
+                return Ok(None);
+            }
+            BodyState::Length(left) => {
+                let data = connection.take_up_to(left).await?;
+                *state = BodyState::Length(left - data.len() as u64);
+                return Ok(Some(data));
+            }
+            BodyState::UntilClose => {
+                if connection.buffer.is_empty() {
+                    connection.buffer.reserve(READ_MAX);
+                    if connection.stream.read_buf(&mut connection.buffer).await? == 0 {
+                        return Ok(None);
+                    }
+                }
+                return Ok(Some(connection.buffer.split().freeze()));
+            }
+            BodyState::Chunked(Chunk::Data(left)) => {
+                let data = connection.take_up_to(left).await?;
+                *state = BodyState::Chunked(match left - data.len() as u64 {
+                    0 => Chunk::DataEnd,
+                    rest => Chunk::Data(rest),
+                });
+                return Ok(Some(data));
+            }
+            BodyState::Chunked(chunk) => {
+                let line = line(connection).await?;
+                *state = match chunk {
+                    Chunk::Size => {
+                        let digits = line.split(|&b| b == b';').next().unwrap_or_default();
+                        let size = std::str::from_utf8(digits)
+                            .ok()
+                            .and_then(|d| u64::from_str_radix(d.trim(), 16).ok())
+                            .ok_or_else(|| {
+                                unreadable("a chunk size that is not hexadecimal".into())
+                            })?;
+                        BodyState::Chunked(if size == 0 {
+                            Chunk::Trailers
+                        } else {
+                            Chunk::Data(size)
+                        })
+                    }
+                    Chunk::DataEnd if line.is_empty() => BodyState::Chunked(Chunk::Size),
+                    Chunk::DataEnd => {
+                        return Err(unreadable("a chunk longer than its size".into()));
+                    }
+                    Chunk::Trailers if line.is_empty() => BodyState::Done,
+                    Chunk::Trailers => BodyState::Chunked(Chunk::Trailers),
+                    Chunk::Data(_) => unreachable!("data is read above"),
+                };
+            }
+        }
+    }
+}
+
+/// The next line of a chunked body's framing, without its CRLF.
+async fn line(connection: &mut Connection) -> io::Result<Bytes> {
+    loop {
+        if let Some(end) = connection.buffer.windows(2).position(|w| w == b"\r\n") {
+            let line = connection.buffer.split_to(end + 2).freeze();
+            return Ok(line.slice(..end));
+        }
+        if connection.buffer.len() > MAX_CHUNK_LINE {
+            return Err(unreadable(format!(
+                "a line of a chunked body over {MAX_CHUNK_LINE} bytes"
+            )));
+        }
+        connection.fill(READ_MIN).await?;
+    }
+}
+
 impl Drop for FileResponse {
     fn drop(&mut self) {
-        if let Some(connection) = self.connection.take()
-            && self.body.is_end_stream()
+        if let Some(mut connection) = self.connection.take()
+            && self.head.keep_alive
+            && matches!(self.body, BodyState::Done | BodyState::Length(0))
+            && connection.buffer.is_empty()
         {
+            if connection.buffer.capacity() > IDLE_BUFFER {
+                connection.buffer = BytesMut::new();
+            }
             let now = Instant::now();
             let mut list = self.home.lock().unwrap_or_else(PoisonError::into_inner);
             close_expired(&mut list, now);
@@ -326,8 +642,6 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use http::Request;
-    use http_body_util::Empty;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
@@ -345,65 +659,22 @@ mod tests {
     /// An HTTP/1.1 server on loopback answering every request with `body`;
     /// its address, and the count of connections it accepted.
     async fn server(body: &'static [u8], after: After) -> (String, Arc<AtomicUsize>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap().to_string();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let count = accepted.clone();
-        tokio::spawn(async move {
-            loop {
-                let (mut socket, _) = listener.accept().await.unwrap();
-                count.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut buf = [0u8; 1024];
-                    loop {
-                        let Ok(n) = socket.read(&mut buf).await else {
-                            return;
-                        };
-                        if n == 0 {
-                            return;
-                        }
-                        head.extend_from_slice(&buf[..n]);
-                        while let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-                            head.drain(..end + 4);
-                            let answer = format!(
-                                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n",
-                                body.len()
-                            );
-                            socket.write_all(answer.as_bytes()).await.unwrap();
-                            socket.write_all(body).await.unwrap();
-                            if let After::Close = after {
-                                return;
-                            }
-                        }
-                    }
-                });
-            }
-        });
-        (address, accepted)
+        let mut answer =
+            format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len()).into_bytes();
+        answer.extend_from_slice(body);
+        let answer: &'static [u8] = Vec::leak(answer);
+        scripted(answer, answer.len(), matches!(after, After::Close)).await
     }
 
     fn connections() -> Connections {
-        let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
-        http.enforce_http(false);
-        let tls = rustls::ClientConfig::builder()
-            .with_root_certificates(rustls::RootCertStore::empty())
-            .with_no_client_auth();
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        Connections::new(connector, "http")
+        Connections::new(std::time::Duration::from_secs(1), None)
     }
 
-    fn get() -> Request<Empty<bytes::Bytes>> {
-        Request::get("/files/a").body(Empty::new()).unwrap()
-    }
+    const GET: &[u8] = b"GET /files/a HTTP/1.1\r\nhost: test\r\n\r\n";
 
     /// Reads one answer through `connections`, its body to the end.
     async fn read(connections: &Connections, address: &str) -> Vec<u8> {
-        let mut answer = connections.send(address, get).await.unwrap();
+        let mut answer = connections.send(address, GET).await.unwrap();
         assert_eq!(answer.status(), 200);
         let mut bytes = Vec::new();
         while let Some(data) = answer.data().await {
@@ -445,7 +716,7 @@ mod tests {
         let (address, accepted) = server(&[7u8; 1 << 20], After::KeepOpen).await;
         let connections = connections();
         for _ in 0..3 {
-            let mut answer = connections.send(&address, get).await.unwrap();
+            let mut answer = connections.send(&address, GET).await.unwrap();
             assert!(!answer.data().await.unwrap().unwrap().is_empty());
             // Dropped with most of the body unread: its rest must not be
             // taken for the next answer.
@@ -476,7 +747,7 @@ mod tests {
         assert_eq!(read(&connections, &first).await, b"hello");
         // The first worker's one connection is in flight (its list is
         // empty) when the second worker's address is first seen.
-        let mut in_flight = connections.send(&first, get).await.unwrap();
+        let mut in_flight = connections.send(&first, GET).await.unwrap();
         assert_eq!(read(&connections, &second).await, b"world");
         while in_flight.data().await.is_some() {}
         drop(in_flight);
@@ -489,9 +760,137 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap().to_string();
         drop(listener);
-        let error = connections().send(&address, get).await.unwrap_err();
+        let error = connections().send(&address, GET).await.unwrap_err();
         assert!(
             matches!(error, crate::worker_api::FetchError::Connect(_)),
+            "{error:?}"
+        );
+    }
+
+    /// A server on loopback that answers each request on a connection with
+    /// `answer` as it is, written `piece` bytes at a time (each write its
+    /// own segment), and closes the connection after it when `close`.
+    async fn scripted(
+        answer: &'static [u8],
+        piece: usize,
+        close: bool,
+    ) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                socket.set_nodelay(true).unwrap();
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    loop {
+                        let Ok(n) = socket.read(&mut buf).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        head.extend_from_slice(&buf[..n]);
+                        while let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                            head.drain(..end + 4);
+                            for (i, part) in answer.chunks(piece).enumerate() {
+                                if i > 0 {
+                                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                                }
+                                socket.write_all(part).await.unwrap();
+                            }
+                            if close {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (address, accepted)
+    }
+
+    /// The status, ETag and body of one answer from `address`.
+    async fn answer(
+        connections: &Connections,
+        address: &str,
+    ) -> std::io::Result<(u16, Option<String>, Vec<u8>)> {
+        let mut answer = connections.send(address, GET).await.unwrap();
+        let mut bytes = Vec::new();
+        while let Some(data) = answer.data().await {
+            bytes.extend_from_slice(&data?);
+        }
+        let etag = answer.header("ETag").map(str::to_owned);
+        Ok((answer.status().as_u16(), etag, bytes))
+    }
+
+    #[tokio::test]
+    async fn an_answer_split_anywhere_reads_the_same_and_keeps_its_connection() {
+        const ANSWER: &[u8] = b"HTTP/1.1 206 Partial Content\r\nContent-Length: 11\r\netag: \"v1\"\r\n\r\nhello world";
+        for piece in [1, 3, 7, ANSWER.len()] {
+            let (address, accepted) = scripted(ANSWER, piece, false).await;
+            let connections = connections();
+            for _ in 0..3 {
+                let (status, etag, body) = answer(&connections, &address).await.unwrap();
+                assert_eq!(
+                    (status, etag.as_deref(), &body[..]),
+                    (206, Some("\"v1\""), &b"hello world"[..])
+                );
+            }
+            assert_eq!(accepted.load(Ordering::SeqCst), 1, "pieces of {piece}");
+        }
+    }
+
+    #[tokio::test]
+    async fn chunked_bodies_are_decoded_with_extensions_and_trailers() {
+        const ANSWER: &[u8] = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nx-trailer: t\r\n\r\n";
+        for piece in [1, 4, ANSWER.len()] {
+            let (address, accepted) = scripted(ANSWER, piece, false).await;
+            let connections = connections();
+            for _ in 0..2 {
+                let (status, _, body) = answer(&connections, &address).await.unwrap();
+                assert_eq!((status, &body[..]), (200, &b"hello world"[..]));
+            }
+            assert_eq!(accepted.load(Ordering::SeqCst), 1, "pieces of {piece}");
+        }
+    }
+
+    #[tokio::test]
+    async fn informational_answers_are_skipped_and_a_close_is_obeyed() {
+        const ANSWER: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 4\r\n\r\ngone";
+        let (address, accepted) = scripted(ANSWER, ANSWER.len(), false).await;
+        let connections = connections();
+        for _ in 0..2 {
+            let (status, _, body) = answer(&connections, &address).await.unwrap();
+            assert_eq!((status, &body[..]), (404, &b"gone"[..]));
+        }
+        // The worker said it would close: the second answer came on a new one.
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_body_without_a_length_runs_to_the_close_and_a_short_one_is_an_error() {
+        const UNTIL_CLOSE: &[u8] = b"HTTP/1.1 200 OK\r\n\r\nall of it";
+        let (address, _) = scripted(UNTIL_CLOSE, 4, true).await;
+        let (status, _, body) = answer(&connections(), &address).await.unwrap();
+        assert_eq!((status, &body[..]), (200, &b"all of it"[..]));
+
+        const SHORT: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly this";
+        let (address, _) = scripted(SHORT, SHORT.len(), true).await;
+        let error = answer(&connections(), &address).await.unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::UnexpectedEof, "{error}");
+    }
+
+    #[tokio::test]
+    async fn an_answer_that_is_not_http_is_an_exchange_error() {
+        let (address, _) = scripted(b"SSH-2.0-OpenSSH\r\n\r\n", 64, true).await;
+        let error = connections().send(&address, GET).await.unwrap_err();
+        assert!(
+            matches!(&error, crate::worker_api::FetchError::Exchange(why) if why.contains("not an HTTP answer")),
             "{error:?}"
         );
     }

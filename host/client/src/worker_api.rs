@@ -10,8 +10,6 @@ use crate::connections::Connections;
 use azimuth_cluster::api::{self, FileStatus, Freed};
 use azimuth_cluster::security::{SecuritySettings, TlsSettings};
 use http::HeaderValue;
-use http_body_util::Empty;
-use hyper_util::client::legacy::connect::HttpConnector;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -140,18 +138,13 @@ impl WorkerApi {
                 "https"
             }
         };
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(connect_timeout));
-        connector.set_nodelay(true);
-        connector.enforce_http(false);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(files_tls(security.tls.as_ref())?)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(connector);
+        let files_tls = match &security.tls {
+            None => None,
+            Some(tls) => Some(Arc::new(files_tls(tls)?)),
+        };
         Ok(Self {
             http: builder.build()?,
-            files: Connections::new(connector, scheme),
+            files: Connections::new(connect_timeout, files_tls),
             authorization,
             scheme,
         })
@@ -180,42 +173,39 @@ impl WorkerApi {
         length: Option<u64>,
         etag: Option<&str>,
     ) -> Result<FileResponse, FetchError> {
-        let unaskable = |e: &dyn std::fmt::Display| {
-            FetchError::Exchange(format!("cannot ask {address} for {path}: {e}"))
-        };
-        let range = HeaderValue::try_from(range_header(from, length)).map_err(|e| unaskable(&e))?;
-        let if_match = match etag {
-            None => None,
-            Some(etag) => {
-                let mut quoted = String::with_capacity(etag.len() + 2);
-                for piece in ["\"", etag, "\""] {
-                    quoted.push_str(piece);
-                }
-                Some(HeaderValue::try_from(quoted).map_err(|e| unaskable(&e))?)
-            }
-        };
-        let host = HeaderValue::from_str(address)
-            .map_err(|e| FetchError::Connect(format!("{address} is not a worker address: {e}")))?;
-        // The URI of a request on an open connection is its path alone.
+        let unaskable =
+            |why: &str| FetchError::Exchange(format!("cannot ask {address} for {path}: {why}"));
+        // Written out whole, once: the request is these bytes, sent again
+        // as they are if the first connection tried had been closed. What
+        // goes in a header is checked as `http::HeaderValue` would.
+        if !is_header_text(address.as_bytes()) {
+            return Err(FetchError::Connect(format!(
+                "{address:?} is not a worker address"
+            )));
+        }
+        let mut request = Vec::with_capacity(160 + path.len() + etag.map_or(0, str::len));
+        request.extend_from_slice(b"GET ");
         let mut target = String::with_capacity(api::FILES.len() + path.len());
         push_target(&mut target, api::FILES, path);
-        let uri = http::Uri::try_from(target).map_err(|e| unaskable(&e))?;
-        // Built again if the first connection tried had been closed.
-        let make = || {
-            let mut request = http::Request::new(Empty::new());
-            *request.uri_mut() = uri.clone();
-            let headers = request.headers_mut();
-            headers.insert(http::header::HOST, host.clone());
-            headers.insert(http::header::RANGE, range.clone());
-            if let Some(authorization) = &self.authorization {
-                headers.insert(http::header::AUTHORIZATION, authorization.clone());
+        request.extend_from_slice(target.as_bytes());
+        request.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+        request.extend_from_slice(address.as_bytes());
+        request.extend_from_slice(b"\r\nrange: ");
+        request.extend_from_slice(range_header(from, length).as_bytes());
+        if let Some(authorization) = &self.authorization {
+            request.extend_from_slice(b"\r\nauthorization: ");
+            request.extend_from_slice(authorization.as_bytes());
+        }
+        if let Some(etag) = etag {
+            if !is_header_text(etag.as_bytes()) {
+                return Err(unaskable("its version is not header text"));
             }
-            if let Some(if_match) = &if_match {
-                headers.insert(http::header::IF_MATCH, if_match.clone());
-            }
-            request
-        };
-        self.files.send(address, make).await
+            request.extend_from_slice(b"\r\nif-match: \"");
+            request.extend_from_slice(etag.as_bytes());
+            request.push(b'"');
+        }
+        request.extend_from_slice(b"\r\n\r\n");
+        self.files.send(address, &request).await
     }
 
     /// `GET /status/{path}`, answered within `timeout`.
@@ -282,16 +272,19 @@ fn range_header(from: u64, length: Option<u64>) -> String {
     range
 }
 
+/// Whether `value` may go in a header as it is: visible ASCII, spaces and
+/// tabs (what `http::HeaderValue::from_bytes` accepts, less obs-text), so
+/// no line break can end the header early.
+fn is_header_text(value: &[u8]) -> bool {
+    value
+        .iter()
+        .all(|&b| b == b'\t' || (b' '..=b'~').contains(&b))
+}
+
 /// The TLS of `GET /files`: the site's CA only, this process's certificate
-/// if it has one. Without TLS, a configuration that is never used (the
-/// scheme is `http`) but that the connector needs.
-fn files_tls(tls: Option<&TlsSettings>) -> Result<rustls::ClientConfig, ApiError> {
+/// if it has one, HTTP/1.1 by ALPN.
+fn files_tls(tls: &TlsSettings) -> Result<rustls::ClientConfig, ApiError> {
     let mut roots = rustls::RootCertStore::empty();
-    let Some(tls) = tls else {
-        return Ok(rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth());
-    };
     let unusable = |file: &std::path::Path, e: &dyn std::fmt::Display| {
         ApiError::Transport(format!("{}: {e}", file.display()))
     };
@@ -300,8 +293,7 @@ fn files_tls(tls: Option<&TlsSettings>) -> Result<rustls::ClientConfig, ApiError
         roots.add(ca).map_err(|e| unusable(&tls.ca.file, &e))?;
     }
     let builder = rustls::ClientConfig::builder().with_root_certificates(Arc::new(roots));
-    // The connector sets ALPN (http/1.1) itself.
-    Ok(match &tls.identity {
+    let mut config = match &tls.identity {
         None => builder.with_no_client_auth(),
         Some((cert, key)) => {
             let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.pem())
@@ -313,7 +305,9 @@ fn files_tls(tls: Option<&TlsSettings>) -> Result<rustls::ClientConfig, ApiError
                 .with_client_auth_cert(chain, private)
                 .map_err(|e| unusable(&key.file, &e))?
         }
-    })
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 /// The body of a successful answer; an error status becomes an [`ApiError`].

@@ -30,11 +30,20 @@ pub fn run(site: &SiteArgs, args: GatewayArgs) -> anyhow::Result<Outcome> {
         raw.set_flag("--cluster", config::CLUSTER_NAME, args.cluster);
         raw.set_flag("--threads", config::GATEWAY_THREADS, args.threads);
     })?;
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    // One thread: tokio's single-threaded scheduler, which has no other
+    // thread to steal from or to wake, and so no atomics or queues for
+    // them (a few per cent more requests/s at `--threads 1`, BENCHMARKS.md).
+    let mut runtime = match config.gateway.threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        threads => {
+            let mut runtime = tokio::runtime::Builder::new_multi_thread();
+            if let Some(threads) = threads {
+                runtime.worker_threads(threads);
+            }
+            runtime
+        }
+    };
     runtime.enable_all();
-    if let Some(threads) = config.gateway.threads {
-        runtime.worker_threads(threads);
-    }
     let runtime = runtime.build()?;
     runtime.block_on(async {
         let client = Client::connect(&config).await?;

@@ -215,9 +215,7 @@ impl Inner {
             });
         }
         out.version = response
-            .headers()
-            .get(http::header::ETAG)
-            .and_then(|v| v.to_str().ok())
+            .header("etag")
             .map(|v| v.trim_start_matches("W/").trim_matches('"').to_owned());
         // A 200 to a ranged request carries the whole file: skip to `from`.
         let mut skip = if status == http::StatusCode::OK {
