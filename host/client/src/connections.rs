@@ -225,10 +225,11 @@ fn unreadable(why: String) -> io::Error {
 /// An answer's status line and headers.
 struct Head {
     status: StatusCode,
-    /// The head's bytes, which `headers` index.
+    /// The head's bytes: its headers are looked up in them.
     bytes: Bytes,
-    /// Each header's name and value, as ranges of `bytes`.
-    headers: Vec<(Range<usize>, Range<usize>)>,
+    /// The first ETag's value, as a range of `bytes`: the one header the
+    /// read path asks for, found while the head is parsed.
+    etag: Option<Range<usize>>,
     body: BodyState,
     /// Whether the connection may carry another request once the body ends.
     keep_alive: bool,
@@ -263,11 +264,12 @@ impl Head {
             // HTTP/1.0 closes unless asked not to; 1.1 keeps alive unless
             // told to close.
             let mut keep_alive = response.version == Some(1);
-            let mut ranges = Vec::with_capacity(response.headers.len());
+            let mut etag = None;
             for header in response.headers.iter() {
                 let (name, value) = (header.name, header.value);
-                ranges.push((at(name.as_bytes()), at(value)));
-                if name.eq_ignore_ascii_case("content-length") {
+                if name.eq_ignore_ascii_case("etag") {
+                    etag.get_or_insert_with(|| at(value));
+                } else if name.eq_ignore_ascii_case("content-length") {
                     let n = std::str::from_utf8(value)
                         .ok()
                         .and_then(|v| v.trim().parse::<u64>().ok())
@@ -306,7 +308,7 @@ impl Head {
             return Ok(Some(Head {
                 status,
                 bytes: buffer.split_to(length).freeze(),
-                headers: ranges,
+                etag,
                 body,
                 keep_alive,
             }));
@@ -498,11 +500,20 @@ impl FileResponse {
     /// if it has one that is text.
     pub fn header(&self, name: &str) -> Option<&str> {
         let bytes = &self.head.bytes;
-        self.head
-            .headers
-            .iter()
-            .find(|(n, _)| bytes[n.clone()].eq_ignore_ascii_case(name.as_bytes()))
-            .and_then(|(_, v)| std::str::from_utf8(&bytes[v.clone()]).ok())
+        let value = if name.eq_ignore_ascii_case("etag") {
+            &bytes[self.head.etag.clone()?]
+        } else {
+            // Parsed again: the head was complete and valid the first time.
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut response = httparse::Response::new(&mut headers);
+            response.parse(bytes).ok()?;
+            response
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case(name))?
+                .value
+        };
+        std::str::from_utf8(value).ok()
     }
 
     /// The body's next bytes, `None` at its end, or why it broke off.
@@ -825,6 +836,10 @@ mod tests {
             bytes.extend_from_slice(&data?);
         }
         let etag = answer.header("ETag").map(str::to_owned);
+        // Any other header is found too, in any case.
+        if let Some(length) = answer.header("CONTENT-length") {
+            assert_eq!(length.parse::<usize>().unwrap(), bytes.len());
+        }
         Ok((answer.status().as_u16(), etag, bytes))
     }
 

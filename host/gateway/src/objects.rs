@@ -14,6 +14,7 @@
 //! `If-None-Match` (304) overrides `If-Modified-Since`; dates compare to the
 //! second.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use azimuth_client::ReadOptions;
@@ -101,7 +102,7 @@ impl Inner {
     /// The object `key` of `bucket` as the UFS knows it now (within the
     /// sync interval): `NoSuchKey`, or `NoSuchBucket` when the bucket is
     /// not a top-level directory.
-    async fn object(&self, bucket: &str, key: &str) -> S3Result<(String, UfsFile)> {
+    async fn object(&self, bucket: &str, key: &str) -> S3Result<(String, Arc<UfsFile>)> {
         let path = object_path(bucket, key)?;
         match self.metadata.head(&path).await {
             Ok(Some(file)) => Ok((path, file)),
@@ -165,8 +166,8 @@ impl Inner {
             content_length: Some(read.length as i64),
             content_range: read.content_range,
             content_type: Some("application/octet-stream".into()),
-            e_tag: Some(ETag::Strong(read.etag)),
-            last_modified: Some(read.last_modified),
+            e_tag: Some(etag_of(&read.file)),
+            last_modified: Some(last_modified(&read.file)),
             ..GetObjectOutput::default()
         })
     }
@@ -178,11 +179,10 @@ impl Inner {
         // learning that the object changed.
         for fresh in [false, true] {
             let (path, file) = self.object(request.bucket, request.key).await?;
-            let etag = file.etag().to_owned();
-            request.conditions.check(&file, &etag)?;
+            request.conditions.check(&file, file.etag())?;
             let (start, length, content_range) = byte_range(request.range, &file)?;
             let options = ReadOptions {
-                etag: Some(etag.clone()),
+                etag: Some(file.etag().to_owned()),
                 quiet: true,
             };
             let read = if length == 0 {
@@ -211,8 +211,7 @@ impl Inner {
                         body,
                         length,
                         content_range,
-                        etag,
-                        last_modified: last_modified(&file),
+                        file,
                     });
                 }
                 Err(error @ azimuth_client::ReadError::Rejected { .. }) => {
@@ -254,8 +253,8 @@ pub(crate) struct ObjectRead {
     pub(crate) length: u64,
     /// `Content-Range` of a ranged answer (a 206).
     pub(crate) content_range: Option<String>,
-    pub(crate) etag: String,
-    pub(crate) last_modified: Timestamp,
+    /// The version read: its ETag and Last-Modified are the answer's.
+    pub(crate) file: Arc<UfsFile>,
 }
 
 /// A GET's bytes: none, one piece read whole, or a first chunk and a

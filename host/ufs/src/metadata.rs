@@ -10,7 +10,7 @@
 //! ([`MetadataCache::forget`]).
 
 use std::num::NonZeroUsize;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lru::LruCache;
@@ -62,7 +62,7 @@ impl SyncInterval {
 pub struct MetadataCache {
     ufs: Ufs,
     interval: SyncInterval,
-    known: Mutex<LruCache<String, (Option<UfsFile>, Instant)>>,
+    known: Mutex<LruCache<String, (Option<Arc<UfsFile>>, Instant)>>,
 }
 
 impl MetadataCache {
@@ -85,8 +85,9 @@ impl MetadataCache {
         self.interval
     }
 
-    /// `path`'s version, remembered or asked now.
-    pub async fn head(&self, path: &str) -> Result<Option<UfsFile>, UfsError> {
+    /// `path`'s version, remembered or asked now. Shared, not copied: a
+    /// remembered version is answered on every read of a hot file.
+    pub async fn head(&self, path: &str) -> Result<Option<Arc<UfsFile>>, UfsError> {
         if self.interval != SyncInterval::Always {
             let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
             if let Some((file, when)) = known.get(path)
@@ -95,7 +96,7 @@ impl MetadataCache {
                 return Ok(file.clone());
             }
         }
-        let file = self.ufs.head(path).await?;
+        let file = self.ufs.head(path).await?.map(Arc::new);
         if self.interval != SyncInterval::Always {
             self.known
                 .lock()
@@ -115,7 +116,7 @@ impl MetadataCache {
                 .unwrap_or_else(|e| e.into_inner())
                 .get(file.path.as_str())
                 .is_some_and(|(known, when)| {
-                    known.as_ref() == Some(file) && self.interval.fresh(when.elapsed())
+                    known.as_deref() == Some(file) && self.interval.fresh(when.elapsed())
                 })
     }
 

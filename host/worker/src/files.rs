@@ -158,7 +158,7 @@ impl Files {
             .await?
             .ok_or_else(|| ReadError::NotFound(path.to_owned()))?;
         if let Some(opened) = known
-            && opened.file == file
+            && opened.file == *file
         {
             return Ok(opened);
         }
@@ -177,7 +177,11 @@ impl Files {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/octet-stream"),
         );
-        let opened = Arc::new(Opened { file, key, headers });
+        let opened = Arc::new(Opened {
+            file: Arc::unwrap_or_clone(file),
+            key,
+            headers,
+        });
         self.opened
             .lock()
             .unwrap()
