@@ -56,13 +56,17 @@ impl SyncInterval {
     }
 }
 
+/// What is remembered of a path: its version (or that it has none), and
+/// when the UFS said so.
+type Known = (Option<Arc<UfsFile>>, Instant);
+
 /// The UFS with its files' metadata remembered. Answers "no such file" are
 /// remembered too, for the same time.
 #[derive(Debug)]
 pub struct MetadataCache {
     ufs: Ufs,
     interval: SyncInterval,
-    known: Mutex<LruCache<String, (Option<Arc<UfsFile>>, Instant)>>,
+    known: Mutex<LruCache<String, Known>>,
 }
 
 impl MetadataCache {
