@@ -346,6 +346,31 @@ mod tests {
         assert_eq!(super::range_header(4096, None), "bytes=4096-");
     }
 
+    #[tokio::test]
+    async fn a_line_break_in_an_address_or_a_version_is_refused_before_sending() {
+        let api = WorkerApi::new(
+            std::time::Duration::from_secs(1),
+            &azimuth_cluster::security::SecuritySettings::default(),
+        )
+        .unwrap();
+        let error = api
+            .get_file("127.0.0.1:1\r\nx-injected: 1", "a", 0, None, None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, super::FetchError::Connect(ref why) if why.contains("not a worker address")),
+            "{error:?}"
+        );
+        let error = api
+            .get_file("127.0.0.1:1", "a", 0, None, Some("v1\r\nx-injected: 1"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, super::FetchError::Exchange(ref why) if why.contains("not header text")),
+            "{error:?}"
+        );
+    }
+
     #[test]
     fn paths_are_escaped_segment_by_segment() {
         let api = WorkerApi::new(

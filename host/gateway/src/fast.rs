@@ -110,8 +110,10 @@ fn http_date(value: &[u8]) -> Option<Timestamp> {
 }
 
 impl Inner {
-    /// Answers `get` as s3s would: the object's bytes, or the S3 error.
-    pub(crate) async fn serve_simple_get(&self, get: SimpleGet) -> Response<Body> {
+    /// Answers `get` as s3s would: the object's bytes, or the S3 error;
+    /// with the answer's `Content-Length`, which the metrics count (known
+    /// here, rather than read back from the headers).
+    pub(crate) async fn serve_simple_get(&self, get: SimpleGet) -> (Response<Body>, u64) {
         let request = ObjectRequest {
             bucket: &get.bucket,
             key: &get.key,
@@ -130,8 +132,9 @@ impl Inner {
     }
 }
 
-/// GetObject's answer, with the headers s3s gives `get_object`'s output.
-fn object_response(read: ObjectRead) -> Response<Body> {
+/// GetObject's answer, with the headers s3s gives `get_object`'s output,
+/// and its length.
+fn object_response(read: ObjectRead) -> (Response<Body>, u64) {
     let status = if read.content_range.is_some() {
         StatusCode::PARTIAL_CONTENT
     } else {
@@ -168,12 +171,13 @@ fn object_response(read: ObjectRead) -> Response<Body> {
     if let Ok(value) = HeaderValue::try_from(httpdate::fmt_http_date(modified)) {
         headers.insert(LAST_MODIFIED, value);
     }
-    response
+    (response, read.length)
 }
 
-/// An S3 error as s3s answers it: its status, and its XML. (s3s would add
-/// an error's own headers too; the gateway's errors carry none.)
-fn error_response(error: S3Error) -> Response<Body> {
+/// An S3 error as s3s answers it: its status, and its XML (and the XML's
+/// length). (s3s would add an error's own headers too; the gateway's
+/// errors carry none.)
+fn error_response(error: S3Error) -> (Response<Body>, u64) {
     let status = error
         .status_code()
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -192,13 +196,14 @@ fn error_response(error: S3Error) -> Response<Body> {
     // The length said here, as axum's router says it for s3s's answers:
     // served before the router (`Gateway::answer_directly`), hyper would
     // leave it out of a 304.
-    let length = HeaderValue::from(xml_body.len());
+    let bytes = xml_body.len() as u64;
+    let length = HeaderValue::from(bytes);
     let mut response = Response::new(Body::from(xml_body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/xml"));
     headers.insert(CONTENT_LENGTH, length);
-    response
+    (response, bytes)
 }
 
 #[cfg(test)]

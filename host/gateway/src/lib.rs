@@ -76,7 +76,7 @@ impl Inner {
             request.uri().query(),
         );
         let response = match fast::simple_get(&request, self.settings.anonymous_read) {
-            Some(get) => self.serve_simple_get(get).await,
+            Some(get) => self.serve_simple_get(get).await.0,
             None => match service.oneshot(request).await {
                 Ok(response) => response.map(Body::new),
                 Err(error) => metrics::internal_error(error),
@@ -170,10 +170,12 @@ impl Gateway {
         let get = fast::simple_get(request, self.inner.settings.anonymous_read)?;
         let inner = self.inner.clone();
         Some(async move {
-            let response = inner.serve_simple_get(get).await;
+            let (response, bytes) = inner.serve_simple_get(get).await;
             // (`simple_get` takes only GETs of objects: `metrics::operation`
             // names them so.)
-            inner.count("GetObject", &response, started);
+            inner
+                .metrics
+                .observe("GetObject", response.status(), bytes, started);
             response
         })
     }
