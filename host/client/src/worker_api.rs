@@ -9,7 +9,6 @@ use std::time::Duration;
 use crate::connections::Connections;
 use azimuth_cluster::api::{self, FileStatus, Freed};
 use azimuth_cluster::security::{SecuritySettings, TlsSettings};
-use http::HeaderValue;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -82,11 +81,11 @@ pub use crate::connections::FileResponse;
 pub struct WorkerApi {
     /// Everything but `GET /files`.
     http: reqwest::Client,
-    /// `GET /files`, the read path's hot call, on hyper directly, over
-    /// connections the reading task drives itself (`connections`).
+    /// `GET /files`, the read path's hot call, spoken by the client itself
+    /// over connections the reading task reads (`connections`).
     files: Connections,
     /// The token's `Authorization`, for `files` (`http` has it by default).
-    authorization: Option<HeaderValue>,
+    authorization: Option<Authorization>,
     /// `http`, or `https` when the site speaks TLS.
     scheme: &'static str,
 }
@@ -110,7 +109,11 @@ impl WorkerApi {
             value.set_sensitive(true);
             headers.insert(reqwest::header::AUTHORIZATION, value);
         }
-        let authorization = headers.get(reqwest::header::AUTHORIZATION).cloned();
+        // Checked as a header value above.
+        let authorization = security
+            .token
+            .as_ref()
+            .map(|token| Authorization(token.authorization()));
         let mut builder = reqwest::Client::builder()
             .connect_timeout(connect_timeout)
             .tcp_nodelay(true)
@@ -183,29 +186,29 @@ impl WorkerApi {
                 "{address:?} is not a worker address"
             )));
         }
-        let mut request = Vec::with_capacity(160 + path.len() + etag.map_or(0, str::len));
-        request.extend_from_slice(b"GET ");
-        let mut target = String::with_capacity(api::FILES.len() + path.len());
-        push_target(&mut target, api::FILES, path);
-        request.extend_from_slice(target.as_bytes());
-        request.extend_from_slice(b" HTTP/1.1\r\nhost: ");
-        request.extend_from_slice(address.as_bytes());
-        request.extend_from_slice(b"\r\nrange: ");
-        request.extend_from_slice(range_header(from, length).as_bytes());
-        if let Some(authorization) = &self.authorization {
-            request.extend_from_slice(b"\r\nauthorization: ");
-            request.extend_from_slice(authorization.as_bytes());
+        // Text throughout (every piece is checked or escaped ASCII): built
+        // as a String, sent as its bytes.
+        let mut request = String::with_capacity(160 + path.len() + etag.map_or(0, str::len));
+        request.push_str("GET ");
+        push_target(&mut request, api::FILES, path);
+        request.push_str(" HTTP/1.1\r\nhost: ");
+        request.push_str(address);
+        request.push_str("\r\nrange: ");
+        push_range(&mut request, from, length);
+        if let Some(Authorization(authorization)) = &self.authorization {
+            request.push_str("\r\nauthorization: ");
+            request.push_str(authorization);
         }
         if let Some(etag) = etag {
             if !is_header_text(etag.as_bytes()) {
                 return Err(unaskable("its version is not header text"));
             }
-            request.extend_from_slice(b"\r\nif-match: \"");
-            request.extend_from_slice(etag.as_bytes());
-            request.push(b'"');
+            request.push_str("\r\nif-match: \"");
+            request.push_str(etag);
+            request.push('"');
         }
-        request.extend_from_slice(b"\r\n\r\n");
-        self.files.send(address, &request).await
+        request.push_str("\r\n\r\n");
+        self.files.send(address, request.as_bytes()).await
     }
 
     /// `GET /status/{path}`, answered within `timeout`.
@@ -250,6 +253,16 @@ impl WorkerApi {
     }
 }
 
+/// An `Authorization` value, kept out of `Debug` output and so of any log.
+#[derive(Clone)]
+struct Authorization(String);
+
+impl std::fmt::Debug for Authorization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Authorization(redacted)")
+    }
+}
+
 /// Pushes `{route}{path}` onto `out`, each segment of `path` escaped: piece
 /// by piece, as `format!` costs the gateway's hot path a thousand
 /// instructions a read here.
@@ -258,18 +271,17 @@ fn push_target(out: &mut String, route: &str, path: &str) {
     utf8_percent_encode(path, SEGMENT).for_each(|piece| out.push_str(piece));
 }
 
-/// `Range: bytes={from}-{last}` of `length` bytes (`None`: to the end),
-/// written with itoa rather than `format!` (see [`WorkerApi::url`]).
-fn range_header(from: u64, length: Option<u64>) -> String {
+/// Pushes the `Range` value `bytes={from}-{last}` of `length` bytes
+/// (`None`: to the end) onto `out`, written with itoa rather than
+/// `format!` (see [`push_target`]).
+fn push_range(out: &mut String, from: u64, length: Option<u64>) {
     let mut digits = itoa::Buffer::new();
-    let mut range = String::with_capacity(48);
-    range.push_str("bytes=");
-    range.push_str(digits.format(from));
-    range.push('-');
+    out.push_str("bytes=");
+    out.push_str(digits.format(from));
+    out.push('-');
     if let Some(n) = length {
-        range.push_str(digits.format(from + n - 1));
+        out.push_str(digits.format(from + n - 1));
     }
-    range
 }
 
 /// Whether `value` may go in a header as it is: visible ASCII, spaces and
@@ -335,15 +347,27 @@ async fn json<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, Api
 mod tests {
     use super::WorkerApi;
 
+    fn range_header(from: u64, length: Option<u64>) -> String {
+        let mut range = String::new();
+        super::push_range(&mut range, from, length);
+        range
+    }
+
     #[test]
     fn ranges_name_their_first_and_last_byte_or_run_to_the_end() {
-        assert_eq!(super::range_header(0, Some(4096)), "bytes=0-4095");
-        assert_eq!(super::range_header(7, Some(1)), "bytes=7-7");
+        assert_eq!(range_header(0, Some(4096)), "bytes=0-4095");
+        assert_eq!(range_header(7, Some(1)), "bytes=7-7");
         assert_eq!(
-            super::range_header(1 << 40, Some(1 << 30)),
+            range_header(1 << 40, Some(1 << 30)),
             format!("bytes={}-{}", 1u64 << 40, (1u64 << 40) + (1 << 30) - 1)
         );
-        assert_eq!(super::range_header(4096, None), "bytes=4096-");
+        assert_eq!(range_header(4096, None), "bytes=4096-");
+    }
+
+    #[test]
+    fn the_token_sent_to_workers_stays_out_of_debug_output() {
+        let authorization = super::Authorization("Bearer s3cret-token".into());
+        assert!(!format!("{authorization:?}").contains("s3cret"));
     }
 
     #[tokio::test]
