@@ -164,11 +164,9 @@ fn object_response(read: ObjectRead) -> (Response<Body>, u64) {
     if let Ok(value) = ETag::Strong(read.file.etag().to_owned()).to_http_header() {
         headers.insert(ETAG, value);
     }
-    // The IMF-fixdate s3s writes (`TimestampFormat::HttpDate`), by
-    // httpdate: a tenth of the instructions of the time crate's formatter.
-    let modified = std::time::UNIX_EPOCH
-        + std::time::Duration::from_millis(u64::try_from(read.file.modified_ms).unwrap_or(0));
-    if let Ok(value) = HeaderValue::try_from(httpdate::fmt_http_date(modified)) {
+    // The IMF-fixdate s3s writes (`TimestampFormat::HttpDate`), formatted
+    // once per version.
+    if let Ok(value) = HeaderValue::from_str(read.file.http_date()) {
         headers.insert(LAST_MODIFIED, value);
     }
     (response, read.length)

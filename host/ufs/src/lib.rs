@@ -104,6 +104,10 @@ pub struct UfsFile {
     /// 4 KiB read through the gateway some 5% of its instructions, and the
     /// same remembered version is answered many times.
     etag: String,
+    /// `modified_ms` as HTTP writes a date, computed once for the same
+    /// reason: formatting it cost the gateway's hot read 1,100
+    /// instructions, 3% of it.
+    http_date: String,
 }
 
 impl UfsFile {
@@ -115,8 +119,11 @@ impl UfsFile {
         store_etag: Option<String>,
         modified_ms: i64,
     ) -> Self {
+        let modified = std::time::UNIX_EPOCH
+            + std::time::Duration::from_millis(u64::try_from(modified_ms).unwrap_or(0));
         Self {
             etag: version_tag(&version),
+            http_date: httpdate::fmt_http_date(modified),
             path,
             length,
             version,
@@ -131,6 +138,12 @@ impl UfsFile {
     /// any of them.
     pub fn etag(&self) -> &str {
         &self.etag
+    }
+
+    /// The modification time as an HTTP date (IMF-fixdate, to the second,
+    /// as `Last-Modified` gives it); before the Unix epoch, the epoch.
+    pub fn http_date(&self) -> &str {
+        &self.http_date
     }
 }
 
@@ -317,6 +330,17 @@ fn file_of(path: String, meta: &object_store::ObjectMeta) -> UfsFile {
 #[cfg(test)]
 mod tests {
     use super::UfsFile;
+
+    #[test]
+    fn a_files_http_date_is_its_modification_time_to_the_second() {
+        let at = |ms| UfsFile::new("p".into(), 1, "v".into(), None, ms);
+        // RFC 9110's example date.
+        assert_eq!(
+            at(784_111_777_999).http_date(),
+            "Sun, 06 Nov 1994 08:49:37 GMT"
+        );
+        assert_eq!(at(-5).http_date(), "Thu, 01 Jan 1970 00:00:00 GMT");
+    }
 
     #[test]
     fn a_files_etag_is_the_first_16_hex_digits_of_its_versions_sha256() {

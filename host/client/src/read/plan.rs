@@ -114,7 +114,9 @@ impl Inner {
         };
         let decision = self.engine.rank(&request, &candidates);
         let plan = decision.value;
-        let mut sources: Vec<Source> = plan.workers.iter().map(|&i| Source::Worker(i)).collect();
+        // Room for the UFS too: pushing it would otherwise grow the vector.
+        let mut sources = Vec::with_capacity(plan.workers.len() + 1);
+        sources.extend(plan.workers.iter().map(|&i| Source::Worker(i)));
         if plan.then_ufs {
             sources.push(Source::Ufs);
         }
