@@ -31,4 +31,5 @@ mod secrets;
 mod site_config;
 mod tls;
 mod worker_cache;
+mod worker_connection;
 mod worker_limits;

@@ -8,6 +8,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use crate::processes::{Site, Worker, wait_for};
+use crate::worker_connection::read_answer;
 
 /// A worker alone in its cluster, with `extra` site lines.
 fn worker(extra: &str) -> (Site, Worker) {
@@ -33,7 +34,7 @@ fn get(address: &str, path: &str) -> u16 {
 }
 
 /// Whether the server has closed `stream` (a read sees the end, or a reset).
-fn closed_by_server(stream: &mut TcpStream) -> bool {
+pub(crate) fn closed_by_server(stream: &mut TcpStream) -> bool {
     stream
         .set_read_timeout(Some(Duration::from_millis(50)))
         .unwrap();
@@ -81,23 +82,12 @@ fn half_sent_requests_are_cut_off_at_the_header_deadline_while_others_are_served
 /// Reads an answer's head from `stream`: its status code and its
 /// `Content-Length`.
 fn read_head(stream: &mut TcpStream) -> (u16, usize) {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        stream.read_exact(&mut byte).unwrap();
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8(head).unwrap();
-    let length = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-length: ")
-                .map(str::to_owned)
-        })
-        .and_then(|l| l.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no Content-Length in {head:?}"));
-    let status = head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let (status, headers, _) = read_answer(stream, true);
+    let length = headers
+        .iter()
+        .find(|(name, _)| name == "content-length")
+        .and_then(|(_, value)| value.parse().ok())
+        .unwrap_or_else(|| panic!("no Content-Length in {headers:?}"));
     (status, length)
 }
 
@@ -120,23 +110,27 @@ fn a_kept_alive_connection_outlives_the_header_deadline_while_busy_and_is_cut_of
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
-    // Requests for three header deadlines, each head well within one.
+    busy_then_half_sent(&mut stream, get_kept_alive);
+}
+
+/// Requests `ask` on `stream` for three header deadlines of 1 s, each head
+/// well within one, then half a request: checks that the server cuts the
+/// connection off a deadline after its last answer, not before (the
+/// deadlines of the requests before are long past) nor much after.
+pub(crate) fn busy_then_half_sent(stream: &mut TcpStream, ask: impl Fn(&mut TcpStream) -> u16) {
     let started = Instant::now();
     let mut answered = started;
     while started.elapsed() < Duration::from_secs(3) {
         std::thread::sleep(Duration::from_millis(200));
-        assert_eq!(get_kept_alive(&mut stream), 200);
+        assert_eq!(ask(stream), 200);
         answered = Instant::now();
     }
-    // Then half a request. The worker waits for the next head from its last
-    // answer on: cut off a deadline after that, not before (the deadlines
-    // of the requests before are long past).
     std::thread::sleep(Duration::from_millis(200));
     stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .write_all(b"GET /files/a HTTP/1.1\r\nHost: x\r\n")
         .unwrap();
     let cut = wait_for(Duration::from_secs(10), || {
-        closed_by_server(&mut stream).then_some(answered.elapsed())
+        closed_by_server(stream).then_some(answered.elapsed())
     })
     .expect("the half-sent request was still held after 10 s");
     assert!(

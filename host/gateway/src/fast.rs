@@ -17,7 +17,8 @@ use axum::http::header::{
     ACCEPT_RANGES, AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, IF_MATCH,
     IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_UNMODIFIED_SINCE, LAST_MODIFIED, RANGE,
 };
-use axum::http::{HeaderValue, Method, Request, Response, StatusCode};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, Response, StatusCode};
 use futures::StreamExt;
 use s3s::dto::{ETag, ETagCondition, Range, Timestamp, TimestampFormat};
 use s3s::path::S3Path;
@@ -38,11 +39,11 @@ pub(crate) struct SimpleGet {
     if_unmodified_since: Option<Timestamp>,
 }
 
-/// The hot path's GET in `request`, or `None` when s3s must answer it
-/// (including every request s3s would refuse: a header it cannot parse is
-/// left for it to name).
-pub(crate) fn simple_get<B>(request: &Request<B>, anonymous_read: bool) -> Option<SimpleGet> {
-    if !anonymous_read || request.method() != Method::GET || request.uri().query().is_some() {
+/// The hot path's GET in the request `head` begins, or `None` when s3s
+/// must answer it (including every request s3s would refuse: a header it
+/// cannot parse is left for it to name).
+pub(crate) fn simple_get(head: &Parts, anonymous_read: bool) -> Option<SimpleGet> {
+    if !anonymous_read || head.method != Method::GET || head.uri.query().is_some() {
         return None;
     }
     // The five headers that shape the answer, found in one pass over the
@@ -50,7 +51,7 @@ pub(crate) fn simple_get<B>(request: &Request<B>, anonymous_read: bool) -> Optio
     // with one of them twice, with `Authorization` or with an `x-amz-*`
     // header is s3s's.
     let mut found: [Option<&HeaderValue>; 5] = [None; 5];
-    for (name, value) in request.headers() {
+    for (name, value) in &head.headers {
         let slot = if name == RANGE {
             0
         } else if name == IF_MATCH {
@@ -71,7 +72,7 @@ pub(crate) fn simple_get<B>(request: &Request<B>, anonymous_read: bool) -> Optio
         }
     }
     // As s3s reads the path: percent-decoded, then split and validated.
-    let path = percent_encoding::percent_decode_str(request.uri().path())
+    let path = percent_encoding::percent_decode_str(head.uri.path())
         .decode_utf8()
         .ok()?;
     let S3Path::Object { bucket, key } = s3s::path::parse_path_style(&path).ok()? else {
@@ -208,18 +209,19 @@ fn error_response(error: S3Error) -> (Response<Body>, u64) {
 mod tests {
     use super::simple_get;
     use axum::http::Request;
+    use axum::http::request::Parts;
 
-    fn get(uri: &str, headers: &[(&str, &str)]) -> Request<()> {
+    fn get(uri: &str, headers: &[(&str, &str)]) -> Parts {
         let mut request = Request::get(uri);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        request.body(()).unwrap()
+        request.body(()).unwrap().into_parts().0
     }
 
     #[test]
     fn only_anonymous_plain_gets_of_objects_take_the_hot_path() {
-        let simple = |r: &Request<()>| simple_get(r, true).is_some();
+        let simple = |head: &Parts| simple_get(head, true).is_some();
         assert!(simple(&get("/data/a/b%20c.bin", &[("range", "bytes=0-9")])));
         assert!(simple(&get(
             "/data/k",
@@ -256,7 +258,7 @@ mod tests {
             "/data/k",
             &[("range", "bytes=0-1"), ("range", "bytes=2-3")]
         )));
-        let head = Request::head("/data/k").body(()).unwrap();
+        let head = Request::head("/data/k").body(()).unwrap().into_parts().0;
         assert!(!simple(&head));
     }
 }

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -27,6 +28,7 @@ use azimuth_cluster::membership::RegistrationState;
 use azimuth_cluster::prometheus;
 use azimuth_policy::PolicyEngine;
 use azimuth_ufs::UfsError;
+use futures::FutureExt;
 use hyper::body::Incoming;
 use tokio::sync::watch;
 use tower::ServiceExt;
@@ -157,43 +159,64 @@ impl WorkerService {
     }
 }
 
-/// The future of an answer of [`WorkerService`].
-pub type Answer = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+/// The future of an answer of [`WorkerService`] or a [`Front`]. (Boxed once,
+/// where it is made: a gateway's answer is a large future, and each move
+/// of it copies it.)
+pub type Answer = Pin<Box<dyn Future<Output = Response> + Send>>;
 
 /// Requests a [`WorkerService`] answers before its router: the S3
-/// gateway's hot path, served on the worker's accept loop.
+/// gateway's hot path, served on the worker's accept loop. It is asked
+/// only of requests without a body, by their head.
 pub trait Front: Send + Sync + 'static {
-    /// The answer to `request` if this front takes it; `None` leaves it to
-    /// the router.
-    fn answer(&self, request: &Request<Incoming>) -> Option<Answer>;
+    /// The answer to the request `head` begins if this front takes it;
+    /// `None` leaves it to the router.
+    fn answer(&self, head: &Parts) -> Option<Answer>;
+}
+
+impl WorkerService {
+    /// The answer to a request without a body, by its `head`, when the
+    /// front or the direct read takes it; the head back when the router
+    /// must (`connection` then hands the connection to hyper).
+    // The head comes back whole for the router; boxing it would cost an
+    // allocation on every request the router serves.
+    #[expect(clippy::result_large_err)]
+    pub(crate) fn answer_head(&self, head: Parts) -> Result<Answer, Parts> {
+        if let Some(front) = &self.front
+            && let Some(answer) = front.answer(&head)
+        {
+            return Ok(answer);
+        }
+        if let Some((files, door)) = &self.direct
+            && head.method == Method::GET
+            && head.uri.path().starts_with(api::FILES)
+        {
+            let (files, door, certified) = (files.clone(), door.clone(), self.certified);
+            return Ok(Box::pin(async move {
+                let (uri, headers) = (&head.uri, &head.headers);
+                if let Some(refused) = door.refusal(uri.path(), headers, certified) {
+                    return refused;
+                }
+                serve_file(&files, uri, headers)
+                    .await
+                    .unwrap_or_else(IntoResponse::into_response)
+            }));
+        }
+        Err(head)
+    }
 }
 
 impl hyper::service::Service<Request<Incoming>> for WorkerService {
     type Response = Response;
     type Error = Infallible;
-    type Future = Answer;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
-    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
-        if let Some(front) = &self.front
-            && let Some(answer) = front.answer(&request)
-        {
-            return answer;
-        }
-        if let Some((files, door)) = &self.direct
-            && request.method() == Method::GET
-            && request.uri().path().starts_with(api::FILES)
-        {
-            let (files, door, certified) = (files.clone(), door.clone(), self.certified);
-            return Box::pin(async move {
-                let (uri, headers) = (request.uri(), request.headers());
-                if let Some(refused) = door.refusal(uri.path(), headers, certified) {
-                    return Ok(refused);
-                }
-                Ok(serve_file(&files, uri, headers)
-                    .await
-                    .unwrap_or_else(IntoResponse::into_response))
-            });
-        }
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let (head, body) = request.into_parts();
+        let head = match self.answer_head(head) {
+            Ok(answer) => return Box::pin(answer.map(Ok)),
+            Err(head) => head,
+        };
+        let mut request = Request::from_parts(head, body);
         if self.certified {
             request.extensions_mut().insert(PeerCertified);
         }

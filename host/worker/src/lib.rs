@@ -7,13 +7,15 @@
 //! - `access`: the cluster token every route but the open ones requires.
 //! - `metrics`: the Prometheus counters.
 //! - [`serve`]: the accept loop and its limits (header deadline and size,
-//!   open connections), which the S3 gateway serves through too; [`tls`]:
-//!   HTTPS and client certificates.
+//!   open connections), which the S3 gateway serves through too;
+//!   `connection`: one connection, its plain reads answered without hyper;
+//!   [`tls`]: HTTPS and client certificates.
 
 #![warn(missing_docs)]
 
 mod access;
 pub mod cache;
+mod connection;
 mod deadline;
 pub mod files;
 mod http;

@@ -3,7 +3,9 @@
 //! sends half a request and waits is cut off), a cap on the headers' size
 //! (431 beyond it), and a cap on open connections (one past it is closed at
 //! once, and counted). On shutdown it stops accepting, lets requests in
-//! flight finish (up to 5 s), and closes idle connections.
+//! flight finish (up to 5 s), and closes idle connections. Each connection
+//! is served by [`connection`](crate::connection): plain reads there,
+//! anything else by hyper.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -15,9 +17,8 @@ use std::time::Duration;
 use tokio::time::timeout;
 use tokio_rustls::TlsAcceptor;
 
-use crate::deadline::ConnectionTimer;
+use crate::connection;
 use crate::http::WorkerService;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
@@ -80,23 +81,15 @@ pub async fn serve(
         // Responses go out as a header write then body writes: without
         // TCP_NODELAY, Nagle holds the body until the client's delayed ACK.
         let _ = tcp.set_nodelay(true);
-        // A timer of the connection's own for its header deadline
-        // (`deadline`): hyper arms it once per request.
-        let mut http = http.clone();
-        http.timer(ConnectionTimer::new());
-        let (stop, service, tls) = (stop.clone(), service.clone(), tls.clone());
+        let (stop, service, tls, http) = (stop.clone(), service.clone(), tls.clone(), http.clone());
         let stats = stats.clone();
         stats.open.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
+            let mut watch = stop.watch();
             // A connection's end (a client gone, a header deadline missed, a
             // handshake refused) is the client's business, not the worker's.
             match tls {
-                None => {
-                    let connection = http.serve_connection(TokioIo::new(tcp), service);
-                    let _ = stop
-                        .until_served(connection, |c| c.graceful_shutdown())
-                        .await;
-                }
+                None => connection::serve(tcp, &service, &http, &limits, &mut watch).await,
                 // The handshake, too, must finish within the header deadline.
                 Some(acceptor) => {
                     match timeout(limits.header_timeout, acceptor.accept(tcp)).await {
@@ -105,16 +98,14 @@ pub async fn serve(
                                 Some(_) => service.certified(),
                                 None => service,
                             };
-                            let connection = http.serve_connection(TokioIo::new(stream), service);
-                            let _ = stop
-                                .until_served(connection, |c| c.graceful_shutdown())
-                                .await;
+                            connection::serve(stream, &service, &http, &limits, &mut watch).await;
                         }
                         Ok(Err(error)) => tracing::debug!(%error, "TLS handshake refused"),
                         Err(_) => tracing::debug!("TLS handshake past the header deadline"),
                     }
                 }
             }
+            drop(watch);
             stats.open.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
         });
@@ -134,7 +125,7 @@ pub async fn serve(
 /// 4 KiB read); here a poll reads a flag, and a connection's waker is
 /// handed over once.
 #[derive(Default)]
-struct Stop {
+pub(crate) struct Stop {
     stopping: AtomicBool,
     next_id: AtomicU64,
     /// The wakers of the connections being served, by connection.
@@ -150,62 +141,81 @@ impl Stop {
         wakers.into_values().for_each(Waker::wake);
     }
 
+    /// One connection's view of the stop.
+    pub(crate) fn watch(&self) -> Watch<'_> {
+        Watch {
+            stop: self,
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            handed: None,
+        }
+    }
+}
+
+/// One connection's view of [`Stop`]: whether the server is stopping, and
+/// a wake when it starts to. Its waker is taken out when it is dropped.
+pub(crate) struct Watch<'a> {
+    stop: &'a Stop,
+    id: u64,
+    /// The waker handed over to `stop`, if any.
+    handed: Option<Waker>,
+}
+
+impl Watch<'_> {
+    /// Whether the server is stopping; if not, `waker` (unless it is the one
+    /// already handed over) is woken when it does.
+    pub(crate) fn stopping(&mut self, waker: &Waker) -> bool {
+        let stop = self.stop;
+        if stop.stopping.load(Ordering::Acquire) {
+            return true;
+        }
+        if self.handed.as_ref().is_some_and(|h| h.will_wake(waker)) {
+            return false;
+        }
+        stop.wakers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(self.id, waker.clone());
+        self.handed = Some(waker.clone());
+        // A stop between the first look and the insert took the wakers
+        // before this one went in; it has set the flag by then.
+        stop.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Whether the server is stopping, without asking to be woken.
+    pub(crate) fn stopped(&self) -> bool {
+        self.stop.stopping.load(Ordering::Acquire)
+    }
+
     /// Runs `connection` to its end; once the server is stopping,
     /// `shutdown` is called on it first (a hyper connection's
     /// `graceful_shutdown`: the request in flight is finished, an idle
     /// connection closed).
-    async fn until_served<C: Future>(
-        &self,
+    pub(crate) async fn until_served<C: Future>(
+        &mut self,
         connection: C,
         shutdown: impl FnOnce(Pin<&mut C>),
     ) -> C::Output {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let _forget = Forget { stop: self, id };
         let mut connection = std::pin::pin!(connection);
         let mut shutdown = Some(shutdown);
-        let mut handed: Option<Waker> = None;
         std::future::poll_fn(|cx| {
-            if shutdown.is_some() && self.stopping(id, cx.waker(), &mut handed) {
+            if shutdown.is_some() && self.stopping(cx.waker()) {
                 (shutdown.take().expect("checked"))(connection.as_mut());
             }
             connection.as_mut().poll(cx)
         })
         .await
     }
-
-    /// Whether the server is stopping; if not, `waker` (unless it is the one
-    /// already `handed` over) is woken when it does.
-    fn stopping(&self, id: u64, waker: &Waker, handed: &mut Option<Waker>) -> bool {
-        if self.stopping.load(Ordering::Acquire) {
-            return true;
-        }
-        if handed.as_ref().is_some_and(|h| h.will_wake(waker)) {
-            return false;
-        }
-        self.wakers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id, waker.clone());
-        *handed = Some(waker.clone());
-        // A stop between the first look and the insert took the wakers
-        // before this one went in; it has set the flag by then.
-        self.stopping.load(Ordering::SeqCst)
-    }
 }
 
-/// Takes a connection's waker out of [`Stop`] when the connection ends.
-struct Forget<'a> {
-    stop: &'a Stop,
-    id: u64,
-}
-
-impl Drop for Forget<'_> {
+impl Drop for Watch<'_> {
     fn drop(&mut self) {
-        self.stop
-            .wakers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&self.id);
+        if self.handed.is_some() {
+            self.stop
+                .wakers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&self.id);
+        }
     }
 }
 

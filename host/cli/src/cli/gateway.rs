@@ -90,11 +90,7 @@ pub fn run(site: &SiteArgs, args: GatewayArgs) -> anyhow::Result<Outcome> {
 struct HotPath(Gateway);
 
 impl azimuth_worker::Front for HotPath {
-    fn answer(
-        &self,
-        request: &axum::http::Request<hyper::body::Incoming>,
-    ) -> Option<azimuth_worker::Answer> {
-        let answer = self.0.answer_directly(request)?;
-        Some(Box::pin(async move { Ok(answer.await) }))
+    fn answer(&self, head: &axum::http::request::Parts) -> Option<azimuth_worker::Answer> {
+        self.0.answer_directly(head)
     }
 }
