@@ -80,7 +80,7 @@ fn pipelined_reads_and_other_requests_on_one_connection_are_answered_in_order() 
     // connection leaves to hyper, then plain reads again: all in one write.
     let requests = [
         "GET /files/a HTTP/1.1\r\nHost: x\r\n\r\n",
-        "GET /files/a HTTP/1.1\r\nHost: x\r\nRange: bytes=10-19\r\n\r\n",
+        "GET /files/a HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\nRange: bytes=10-19\r\n\r\n",
         "GET /files/missing HTTP/1.1\r\nHost: x\r\n\r\n",
         "GET /files/big HTTP/1.1\r\nHost: x\r\n\r\n",
         "HEAD /files/a HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -123,6 +123,19 @@ fn pipelined_reads_and_other_requests_on_one_connection_are_answered_in_order() 
         .unwrap();
     let (status, _, body) = read_answer(&mut stream, false);
     assert_eq!((status, body.as_slice()), (206, &a[4997..]));
+    // Until a read asks to close it: answered, then closed.
+    stream
+        .write_all(b"GET /files/a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let (status, headers, body) = read_answer(&mut stream, false);
+    assert_eq!((status, body.as_slice()), (200, a.as_slice()));
+    assert!(
+        headers.contains(&("connection".into(), "close".into())),
+        "{headers:?}"
+    );
+    let mut after = Vec::new();
+    stream.read_to_end(&mut after).unwrap();
+    assert!(after.is_empty(), "bytes after a closing answer: {after:?}");
 }
 
 #[test]

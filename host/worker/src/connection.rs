@@ -5,7 +5,8 @@
 //! hyper's server side (its dispatcher, its buffers, its encoder, the
 //! service's boxed futures around them) took about half: more than the
 //! read itself. The reads a cache serves are all alike — a `GET` of
-//! HTTP/1.1 without a body, `Connection`, `Expect` or `Upgrade` — so this
+//! HTTP/1.1 without a body, `Expect` or `Upgrade`, and with no
+//! `Connection` option but `keep-alive` or `close` — so this
 //! connection parses each head with httparse (hyper's own parser), asks
 //! [`WorkerService::answer_head`] for the answer, and writes its head and
 //! body in one write.
@@ -91,7 +92,14 @@ pub(crate) async fn serve<I>(
         };
         drop(bytes);
         let response = answer.await;
-        if write_response(&mut io, &mut out, response).await.is_err() {
+        if write_response(&mut io, &mut out, response, head.close)
+            .await
+            .is_err()
+        {
+            return;
+        }
+        if head.close {
+            let _ = io.shutdown().await;
             return;
         }
         deadline.restart();
@@ -136,6 +144,9 @@ struct Head {
     /// Each header's name and value.
     headers: [(Span, Span); MAX_HEADERS],
     count: usize,
+    /// The client asked to close the connection after the answer
+    /// (`Connection: close`).
+    close: bool,
 }
 
 impl Head {
@@ -145,6 +156,7 @@ impl Head {
             target: (0, 0),
             headers: [((0, 0), (0, 0)); MAX_HEADERS],
             count: 0,
+            close: false,
         }
     }
 }
@@ -157,13 +169,13 @@ fn span(whole: &[u8], part: &[u8]) -> Span {
 }
 
 /// Whether a request header shapes the exchange beyond a plain read: a
-/// body, a connection's end or change, a `100 Continue` (hyper's to
-/// answer). The length is looked at first: most names are none of these.
+/// body, a change of protocol, a `100 Continue` (hyper's to answer). The
+/// length is looked at first: most names are none of these.
+/// (`Connection` is looked at by itself: see [`parse`].)
 fn shapes_the_exchange(name: &[u8]) -> bool {
     let shaping: &[u8] = match name.len() {
         6 => b"expect",
         7 => b"upgrade",
-        10 => b"connection",
         14 => b"content-length",
         17 => b"transfer-encoding",
         _ => return false,
@@ -192,10 +204,22 @@ fn parse(read: &[u8], max_header_bytes: usize, head: &mut Head) -> Parse {
     head.length = length;
     head.target = span(read, target.as_bytes());
     head.count = request.headers.len();
+    head.close = false;
     for (slot, found) in head.headers.iter_mut().zip(request.headers.iter()) {
         let name = found.name.as_bytes();
         if shapes_the_exchange(name) {
             return Parse::Elsewhere;
+        }
+        // `Connection: keep-alive` (HTTP/1.1's default, which many clients
+        // say anyway) and `close` are answered here; any other option,
+        // such as an upgrade's, is hyper's.
+        if name.eq_ignore_ascii_case(b"connection") {
+            let value = found.value.trim_ascii();
+            if value.eq_ignore_ascii_case(b"close") {
+                head.close = true;
+            } else if !value.eq_ignore_ascii_case(b"keep-alive") {
+                return Parse::Elsewhere;
+            }
         }
         *slot = (span(read, name), span(read, found.value));
     }
@@ -384,13 +408,15 @@ enum Framing {
 
 /// Writes `response` whole to `io`, as hyper would: its status and
 /// headers, a `Date`, its length (`Content-Length` when the response or
-/// its body knows it, chunks otherwise), and its body. An error leaves the
+/// its body knows it, chunks otherwise), `Connection: close` when the
+/// connection ends after it (`closing`), and its body. An error leaves the
 /// connection unusable: a body that fails or runs short or long of its
 /// length ends it, as it does under hyper.
 async fn write_response<I: AsyncWrite + Unpin>(
     io: &mut I,
     out: &mut Vec<u8>,
     response: Response,
+    closing: bool,
 ) -> io::Result<()> {
     let (parts, body) = response.into_parts();
     out.clear();
@@ -440,6 +466,9 @@ async fn write_response<I: AsyncWrite + Unpin>(
         out.extend_from_slice(b"date: ");
         date::now(|date| out.extend_from_slice(date));
         out.extend_from_slice(b"\r\n");
+    }
+    if closing {
+        out.extend_from_slice(b"connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
     write_body(io, out, body, framing).await?;
@@ -570,7 +599,7 @@ mod tests {
             b"GET /files/a HTTP/1.0\r\n\r\n",
             b"GET /files/a HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
             b"GET /files/a HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n",
-            b"GET /files/a HTTP/1.1\r\nConnection: close\r\n\r\n",
+            b"GET /files/a HTTP/1.1\r\nConnection: upgrade\r\n\r\n",
             b"GET /files/a HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",
             b"GET /files/a HTTP/1.1\r\nUPGRADE: h2c\r\n\r\n",
             b"GET /files/a HTTP/1.1\r\nBad Header: x\r\n\r\n",
@@ -601,12 +630,29 @@ mod tests {
         assert!(matches!(parsed(whole, whole.len()).0, Parse::Head));
     }
 
+    #[test]
+    fn connection_keep_alive_and_close_are_answered_here() {
+        let (parse, head) = parsed(b"GET /f HTTP/1.1\r\nConnection: Keep-Alive\r\n\r\n", 8192);
+        assert!(matches!(parse, Parse::Head) && !head.close);
+        let (parse, head) = parsed(b"GET /f HTTP/1.1\r\nconnection:  close \r\n\r\n", 8192);
+        assert!(matches!(parse, Parse::Head) && head.close);
+        // A head after a closing one is read afresh.
+        let mut head = Head::new();
+        let _ = super::parse(
+            b"GET /f HTTP/1.1\r\nConnection: close\r\n\r\n",
+            8192,
+            &mut head,
+        );
+        let parse = super::parse(b"GET /f HTTP/1.1\r\n\r\n", 8192, &mut head);
+        assert!(matches!(parse, Parse::Head) && !head.close);
+    }
+
     #[tokio::test]
     async fn answers_are_framed_as_hyper_frames_them() {
         let write = |response: Response| async move {
             let mut io = Vec::new();
             let mut out = Vec::new();
-            let result = write_response(&mut io, &mut out, response).await;
+            let result = write_response(&mut io, &mut out, response, false).await;
             (result.is_ok(), String::from_utf8(io).unwrap())
         };
         // A body of known length: Content-Length and a Date.
