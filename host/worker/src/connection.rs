@@ -27,7 +27,7 @@
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use axum::body::Body;
 use axum::http::request::Parts;
@@ -40,7 +40,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-use crate::deadline::ConnectionTimer;
+use crate::deadline::{self, ConnectionTimer};
 use crate::http::WorkerService;
 use crate::serve::{Limits, Watch};
 
@@ -85,10 +85,7 @@ pub(crate) async fn serve<I>(
         };
         let answer = match service.answer_head(parts) {
             Ok(answer) => answer,
-            Err(parts) => {
-                drop(parts);
-                return hand_off(io, replay(bytes, read), service, http, watch).await;
-            }
+            Err(_) => return hand_off(io, replay(bytes, read), service, http, watch).await,
         };
         drop(bytes);
         let response = answer.await;
@@ -246,10 +243,9 @@ impl Head {
 }
 
 /// The deadline of the next head, from the connection's start or its last
-/// answer. One tokio sleep per connection, which lags behind: it is moved
-/// only when it fires before the deadline now asked for (once per header
-/// timeout on a busy connection, as `deadline::ConnectionTimer` does for
-/// hyper).
+/// answer. One tokio sleep per connection, which lags behind
+/// ([`deadline::poll_lagging`]): on a busy connection it is moved about
+/// once per header timeout, not once per request.
 struct HeadDeadline {
     timeout: std::time::Duration,
     at: Instant,
@@ -275,13 +271,7 @@ impl HeadDeadline {
         let sleep = self
             .sleep
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
-        loop {
-            ready!(sleep.as_mut().poll(cx));
-            if sleep.deadline() >= at {
-                return Poll::Ready(());
-            }
-            sleep.as_mut().reset(at);
-        }
+        deadline::poll_lagging(sleep, at, cx)
     }
 }
 
@@ -440,10 +430,7 @@ async fn write_response<I: AsyncWrite + Unpin>(
         } else if *name == header::DATE {
             dated = true;
         }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        push_header(out, name.as_str().as_bytes(), value.as_bytes());
     }
     let status = parts.status;
     let framing = if status.is_informational()
@@ -454,25 +441,32 @@ async fn write_response<I: AsyncWrite + Unpin>(
     } else if let Some(length) = declared {
         Framing::Length(length)
     } else if let Some(length) = http_body::Body::size_hint(&body).exact() {
-        out.extend_from_slice(b"content-length: ");
-        out.extend_from_slice(itoa::Buffer::new().format(length).as_bytes());
-        out.extend_from_slice(b"\r\n");
+        push_header(
+            out,
+            b"content-length",
+            itoa::Buffer::new().format(length).as_bytes(),
+        );
         Framing::Length(length)
     } else {
-        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+        push_header(out, b"transfer-encoding", b"chunked");
         Framing::Chunked
     };
     if !dated {
-        out.extend_from_slice(b"date: ");
-        date::now(|date| out.extend_from_slice(date));
-        out.extend_from_slice(b"\r\n");
+        date::now(|date| push_header(out, b"date", date));
     }
     if closing {
-        out.extend_from_slice(b"connection: close\r\n");
+        push_header(out, b"connection", b"close");
     }
     out.extend_from_slice(b"\r\n");
     write_body(io, out, body, framing).await?;
     io.flush().await
+}
+
+/// Appends the header line `name: value` to `out`.
+fn push_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    for piece in [name, b": ", value, b"\r\n"] {
+        out.extend_from_slice(piece);
+    }
 }
 
 /// Writes the head in `out`, then `body` framed as `framing` says.

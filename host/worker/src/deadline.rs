@@ -101,18 +101,33 @@ impl Future for HeaderSleep {
             HeaderSleep::Shared { shared, deadline } => (shared, *deadline),
         };
         let mut slot = shared.sleep.lock().unwrap_or_else(PoisonError::into_inner);
-        let sleep = slot.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        // Later than this deadline: only an earlier one may lag.
-        if sleep.deadline() > deadline {
-            sleep.as_mut().reset(deadline);
-        }
-        loop {
-            match sleep.as_mut().poll(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(()) if sleep.deadline() >= deadline => return Poll::Ready(()),
-                // An earlier deadline fired: on to this one.
-                Poll::Ready(()) => sleep.as_mut().reset(deadline),
-            }
+        poll_lagging(
+            slot.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline))),
+            deadline,
+            cx,
+        )
+    }
+}
+
+/// Polls `sleep`, a sleep kept for many deadlines in turn, for `deadline`:
+/// ready once `deadline` has passed. The sleep lags behind later
+/// deadlines: it is moved only when it is due later than `deadline`, or
+/// fires before it. (The worker's own connection keeps one so too.)
+pub(crate) fn poll_lagging(
+    sleep: &mut Pin<Box<tokio::time::Sleep>>,
+    deadline: tokio::time::Instant,
+    cx: &mut Context<'_>,
+) -> Poll<()> {
+    // Later than this deadline: only an earlier one may lag.
+    if sleep.deadline() > deadline {
+        sleep.as_mut().reset(deadline);
+    }
+    loop {
+        match sleep.as_mut().poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(()) if sleep.deadline() >= deadline => return Poll::Ready(()),
+            // An earlier deadline fired: on to this one.
+            Poll::Ready(()) => sleep.as_mut().reset(deadline),
         }
     }
 }
