@@ -52,6 +52,40 @@ fn endless_loop_is_interrupted_at_its_deadline_and_the_default_decides() {
 }
 
 #[test]
+fn endless_loop_after_the_engine_idled_is_still_interrupted_at_its_deadline() {
+    let engine = PolicyEngine::new(PolicyConfig {
+        call_timeout: Duration::from_millis(20),
+        ..PolicyConfig::default()
+    })
+    .unwrap();
+    engine
+        .compile_and_swap(&policy("misbehaving", &["endless-loop"]), "endless-loop")
+        .expect("a misbehaving policy still loads");
+    // Long enough without a call for the engine's epoch clock to sleep
+    // (a second of ticks): the decision below must wake it, or the loop
+    // would run on unchecked.
+    std::thread::sleep(Duration::from_millis(2500));
+    let (request, candidates) = disputed_read();
+    let (sent, received) = std::sync::mpsc::channel();
+    let deciding = engine.clone();
+    std::thread::spawn(move || {
+        let started = Instant::now();
+        let decision = deciding.rank(&request, &candidates);
+        let _ = sent.send((decision.fallback, started.elapsed()));
+    });
+    let (fallback, took) = received
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the endless loop was not interrupted within 10 s");
+    assert_eq!(
+        fallback,
+        Some(FallbackReason::Call(CallError::Deadline(
+            Duration::from_millis(20)
+        )))
+    );
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+#[test]
 fn memory_hog_hits_its_cap_and_the_default_decides() {
     let engine = PolicyEngine::new(PolicyConfig {
         memory_limit: 4 << 20,

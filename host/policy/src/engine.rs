@@ -23,10 +23,8 @@ use crate::instance::{CallError, CallLimits, PolicyInstance};
 use crate::log_limit::LogLimiter;
 use crate::plan::{InvalidAnswer, validate_next_step, validate_plan};
 use crate::stats::{Counters, EngineStats};
+use crate::ticker::Ticker;
 use crate::wire::Candidate;
-
-/// How often the epoch advances: how often a long call's CPU time is checked.
-const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Settings of the policy engine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,12 +180,12 @@ struct Inner {
     active: watch::Sender<Arc<LoadedPolicy>>,
     stats: Counters,
     failure_log: LogLimiter,
-    stop_ticker: Arc<AtomicBool>,
+    ticker: Arc<Ticker>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.stop_ticker.store(true, Ordering::Relaxed);
+        self.ticker.stop();
     }
 }
 
@@ -209,8 +207,8 @@ impl PolicyEngine {
             call_timeout: config.call_timeout,
             memory_cap: config.memory_limit,
         };
-        let stop_ticker = Arc::new(AtomicBool::new(false));
-        spawn_epoch_ticker(wasm.clone(), stop_ticker.clone())
+        let stats = Counters::default();
+        let ticker = Ticker::start(wasm.clone(), stats.decisions.clone())
             .map_err(|e| EngineError::Runtime(format!("cannot start the epoch thread: {e}")))?;
         let (active, _) = watch::channel(default.clone());
         let engine = Self {
@@ -220,9 +218,9 @@ impl PolicyEngine {
                 limits,
                 default,
                 active,
-                stats: Counters::default(),
+                stats,
                 failure_log: LogLimiter::new(Duration::from_secs(1)),
-                stop_ticker,
+                ticker,
             }),
         };
         engine.inner.prewarm(&engine.inner.default);
@@ -350,7 +348,10 @@ impl Inner {
         check: impl Fn(&T) -> Result<(), InvalidAnswer>,
         last_resort: impl FnOnce() -> T,
     ) -> Decision<T> {
-        self.stats.decisions.fetch_add(1, Ordering::Relaxed);
+        // Counted before the call, for the epoch clock too (`ticker` says
+        // why the order matters).
+        self.stats.decisions.fetch_add(1, Ordering::SeqCst);
+        self.ticker.call_begun();
         let active = self.active.borrow().clone();
         let reason = if active.is_quarantined() {
             FallbackReason::Quarantined
@@ -400,9 +401,8 @@ impl Inner {
             .pop();
         let mut instance = match idle {
             Some(instance) => instance,
-            None => {
-                PolicyInstance::new(&policy.component, self.limits).map_err(FallbackReason::Call)?
-            }
+            None => PolicyInstance::ticked(&policy.component, self.limits, &self.ticker)
+                .map_err(FallbackReason::Call)?,
         };
         let value = call(&mut instance).map_err(|e| match e {
             CallError::InvalidAnswer(invalid) => FallbackReason::Invalid(invalid),
@@ -446,7 +446,10 @@ impl Inner {
     /// Makes one instance ahead of need, so the first decision after a swap
     /// does not pay for instantiation.
     fn prewarm(&self, policy: &LoadedPolicy) {
-        if let Ok(instance) = PolicyInstance::new(&policy.component, self.limits) {
+        // Making an instance runs the policy's start-up code, which the
+        // deadline covers: the clock must tick.
+        self.ticker.wake();
+        if let Ok(instance) = PolicyInstance::ticked(&policy.component, self.limits, &self.ticker) {
             policy
                 .idle
                 .lock()
@@ -467,16 +470,22 @@ fn last_resort_plan(request: &Request, candidates: &[Candidate]) -> Plan {
     }
 }
 
-/// Advances the engine's epoch every tick until `stop` is set; this is what
-/// interrupts a call that runs past its deadline.
-fn spawn_epoch_ticker(engine: wasmtime::Engine, stop: Arc<AtomicBool>) -> std::io::Result<()> {
-    std::thread::Builder::new()
-        .name("azimuth-policy-epoch".into())
-        .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(EPOCH_TICK);
-                engine.increment_epoch();
-            }
-        })
-        .map(drop)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn an_idle_engine_s_epoch_clock_stops_waking() {
+        let engine = PolicyEngine::new(PolicyConfig::default()).unwrap();
+        let started = Instant::now();
+        while !engine.inner.ticker.is_sleeping() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the epoch clock still ticks after {:?} without a call",
+                started.elapsed()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }

@@ -13,6 +13,7 @@
 //! cannot be read the call is interrupted: a deadline that cannot be
 //! measured fails closed, never open.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::{Func, TypedFunc};
@@ -22,6 +23,7 @@ use super::bindings::{Failure, NextStep, Plan, Request};
 use super::component::{CallPath, PolicyComponent};
 use super::direct::DirectCalls;
 use super::plan::InvalidAnswer;
+use super::ticker::Ticker;
 use super::wire::Candidate;
 
 /// `rank`'s signature with the host's own `Candidate` (see `wire`).
@@ -66,6 +68,20 @@ pub struct StoreState {
     cpu_start: Option<Duration>,
     /// Why the CPU clock could not be read, when that interrupted the call.
     clock_failed: Option<String>,
+    /// The epoch clock of the engine the instance belongs to, told of calls
+    /// that outlive a tick so that it ticks until they return.
+    ticker: Option<Arc<Ticker>>,
+}
+
+impl StoreState {
+    /// The guest returned (or never started): a call counted long is over.
+    fn call_returned(&mut self) {
+        if self.cpu_start.take().is_some()
+            && let Some(ticker) = &self.ticker
+        {
+            ticker.long_call_over();
+        }
+    }
 }
 
 /// Ticks a call may run before its CPU time starts being measured.
@@ -87,6 +103,9 @@ fn on_epoch_deadline(
     match state.cpu_start {
         None => {
             state.cpu_start = Some(now);
+            if let Some(ticker) = &state.ticker {
+                ticker.long_call_began();
+            }
             UpdateDeadline::Continue(1)
         }
         Some(start) if now.saturating_sub(start) >= state.cpu_budget => UpdateDeadline::Interrupt,
@@ -181,6 +200,21 @@ impl PolicyInstance {
         Self::on_path(component, limits, component.call_path())
     }
 
+    /// As [`PolicyInstance::new`], for an engine whose epoch clock is
+    /// `ticker`.
+    pub(crate) fn ticked(
+        component: &PolicyComponent,
+        limits: CallLimits,
+        ticker: &Arc<Ticker>,
+    ) -> Result<Self, CallError> {
+        Self::made(
+            component,
+            limits,
+            component.call_path(),
+            Some(ticker.clone()),
+        )
+    }
+
     /// Instantiates `component` on the call path `path`, which tests and
     /// benchmarks use to compare the two. A component that cannot be called
     /// directly is refused [`CallPath::Direct`].
@@ -188,6 +222,15 @@ impl PolicyInstance {
         component: &PolicyComponent,
         limits: CallLimits,
         path: CallPath,
+    ) -> Result<Self, CallError> {
+        Self::made(component, limits, path, None)
+    }
+
+    fn made(
+        component: &PolicyComponent,
+        limits: CallLimits,
+        path: CallPath,
+        ticker: Option<Arc<Ticker>>,
     ) -> Result<Self, CallError> {
         let engine = component.pre.engine();
         let mut store = Store::new(
@@ -198,6 +241,7 @@ impl PolicyInstance {
                 cpu_budget: limits.call_timeout,
                 cpu_start: None,
                 clock_failed: None,
+                ticker,
             },
         );
         store.limiter(|state| state);
@@ -205,17 +249,24 @@ impl PolicyInstance {
             Ok(on_epoch_deadline(ctx.data_mut(), thread_cpu_time))
         });
         store.set_epoch_deadline(FIRST_CHECK_TICKS);
+        // Instantiating runs the policy's start-up code, under the deadline.
         let calls = match path {
             CallPath::Direct => {
                 let pre = component.direct.as_ref().map_err(|reason| {
                     CallError::Instantiate(format!("cannot be called directly: {reason}"))
                 })?;
-                match DirectCalls::instantiate(pre, &mut store) {
+                let made = DirectCalls::instantiate(pre, &mut store);
+                store.data_mut().call_returned();
+                match made {
                     Ok(calls) => Calls::Direct(Box::new(calls)),
                     Err(e) => return Err(classify(&store, limits, e, true)),
                 }
             }
-            CallPath::Component => component_calls(component, &mut store, limits)?,
+            CallPath::Component => {
+                let made = component_calls(component, &mut store, limits);
+                store.data_mut().call_returned();
+                made?
+            }
         };
         Ok(Self {
             store,
@@ -226,7 +277,7 @@ impl PolicyInstance {
 
     /// Starts a call's clock and records afresh.
     fn arm_deadline(&mut self) {
-        self.store.data_mut().cpu_start = None;
+        self.store.data_mut().call_returned();
         self.store.data_mut().clock_failed = None;
         // A growth refused in an earlier call that went on to answer must
         // not be blamed for this call's failure.
@@ -246,6 +297,7 @@ impl PolicyInstance {
                     .map(|(plan,)| plan)
             }
         };
+        self.store.data_mut().call_returned();
         result.map_err(|e| classify(&self.store, self.limits, e, false))
     }
 
@@ -267,6 +319,7 @@ impl PolicyInstance {
                     .map(|(step,)| step)
             }
         };
+        self.store.data_mut().call_returned();
         result.map_err(|e| classify(&self.store, self.limits, e, false))
     }
 }
@@ -337,6 +390,7 @@ mod tests {
             cpu_budget: Duration::from_millis(10),
             cpu_start: None,
             clock_failed: None,
+            ticker: None,
         }
     }
 

@@ -33,6 +33,7 @@ pub mod instance;
 mod log_limit;
 pub mod plan;
 pub mod stats;
+mod ticker;
 pub mod wire;
 
 /// The host's reading of a policy's answers from guest memory on the
