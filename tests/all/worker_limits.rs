@@ -17,17 +17,22 @@ fn worker(extra: &str) -> (Site, Worker) {
     (site, worker)
 }
 
-/// A whole `GET path` on a fresh connection: the status code.
+/// A whole `GET path` on a fresh connection: the status code, or 0 if none
+/// came (a connection refused past the cap may be closed before the request
+/// is written: the write then fails too).
 fn get(address: &str, path: &str) -> u16 {
     let mut stream = TcpStream::connect(address).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
-    write!(
+    if write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     )
-    .unwrap();
+    .is_err()
+    {
+        return 0;
+    }
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
     answer.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0)
