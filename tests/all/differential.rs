@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use azimuth_policy::bindings::ROUTING_INTERFACE;
 use azimuth_policy::embedded::DEFAULT_POLICY;
 use azimuth_policy::instance::{CallLimits, PolicyInstance};
 use azimuth_policy::{CallPath, Candidate, Failure, Request, Source};
@@ -14,7 +13,7 @@ use rand::{Rng, SeedableRng};
 use crate::native_types::{
     CACHE_STATES, FAILURE_KINDS, failure_to_native, step_from_native, to_native,
 };
-use crate::support::engine;
+use crate::support::{StartUp, engine, wrapped};
 
 const LIMITS: CallLimits = CallLimits {
     call_timeout: Duration::from_secs(10),
@@ -111,40 +110,11 @@ fn default_policy_as_wasm_and_native_agree_on_10000_random_reads_and_failures() 
     assert_eq!(engine.stats().fallbacks(), 0);
 }
 
-/// `component`, wrapped in a component that instantiates it and re-exports
-/// its interface: a valid policy of another shape (its core module is one
-/// level down), as composing tools make them.
-fn wrapped(component: &[u8]) -> Vec<u8> {
-    use wasm_encoder::{
-        Alias, Component, ComponentAliasSection, ComponentExportKind, ComponentExportSection,
-        ComponentInstanceSection, ComponentSectionId, RawSection,
-    };
-    let mut outer = Component::new();
-    outer.section(&RawSection {
-        id: ComponentSectionId::Component as u8,
-        data: component,
-    });
-    let mut instances = ComponentInstanceSection::new();
-    instances.instantiate(0, Vec::<(&str, ComponentExportKind, u32)>::new());
-    outer.section(&instances);
-    let mut aliases = ComponentAliasSection::new();
-    aliases.alias(Alias::InstanceExport {
-        instance: 0,
-        kind: ComponentExportKind::Instance,
-        name: ROUTING_INTERFACE,
-    });
-    outer.section(&aliases);
-    let mut exports = ComponentExportSection::new();
-    exports.export(ROUTING_INTERFACE, ComponentExportKind::Instance, 1, None);
-    outer.section(&exports);
-    outer.finish()
-}
-
 #[test]
 fn a_policy_of_another_shape_takes_the_component_call_and_decides_the_same() {
     let engine = engine();
     let component = engine
-        .compile(&wrapped(DEFAULT_POLICY), "wrapped default")
+        .compile(&wrapped(DEFAULT_POLICY, StartUp::Quick), "wrapped default")
         .expect("the wrapped default is a valid policy");
     assert_eq!(component.call_path(), CallPath::Component);
     let why = component.why_not_direct().expect("a reason");

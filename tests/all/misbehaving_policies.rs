@@ -8,7 +8,9 @@ use azimuth_policy::instance::CallError;
 use azimuth_policy::plan::InvalidAnswer;
 use azimuth_policy::{CompileError, Failure, FailureKind, PolicyConfig, PolicyEngine, Source};
 
-use crate::support::{disputed_read, engine, policy};
+use azimuth_policy::embedded::DEFAULT_POLICY;
+
+use crate::support::{StartUp, disputed_read, engine, policy, wrapped};
 
 /// Swaps in the misbehaving policy built with `fault`, makes one decision,
 /// and checks it came from the default policy; returns the fallback reason.
@@ -61,10 +63,9 @@ fn endless_loop_after_the_engine_idled_is_still_interrupted_at_its_deadline() {
     engine
         .compile_and_swap(&policy("misbehaving", &["endless-loop"]), "endless-loop")
         .expect("a misbehaving policy still loads");
-    // Long enough without a call for the engine's epoch clock to sleep
-    // (a second of ticks): the decision below must wake it, or the loop
-    // would run on unchecked.
-    std::thread::sleep(Duration::from_millis(2500));
+    // The decision below must wake the clock, or the loop would run on
+    // unchecked.
+    wait_for_the_epoch_clock_to_sleep(&engine);
     let (request, candidates) = disputed_read();
     let (sent, received) = std::sync::mpsc::channel();
     let deciding = engine.clone();
@@ -83,6 +84,55 @@ fn endless_loop_after_the_engine_idled_is_still_interrupted_at_its_deadline() {
         )))
     );
     assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+/// Waits for `engine`'s epoch clock to sleep, as it does after a second
+/// without a call.
+fn wait_for_the_epoch_clock_to_sleep(engine: &PolicyEngine) {
+    let started = Instant::now();
+    while !engine.epoch_clock_sleeps() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the epoch clock still ticks after {:?} without a call",
+            started.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn endless_start_up_swapped_in_after_the_engine_idled_is_interrupted_and_the_default_decides() {
+    let engine = PolicyEngine::new(PolicyConfig {
+        call_timeout: Duration::from_millis(20),
+        ..PolicyConfig::default()
+    })
+    .unwrap();
+    let endless = engine
+        .compile(
+            &wrapped(DEFAULT_POLICY, StartUp::Endless),
+            "endless start-up",
+        )
+        .expect("a policy whose start-up never ends still loads");
+    // Swapping makes an instance ahead of need, running the start-up code:
+    // it must wake the clock, or the swap would never return.
+    wait_for_the_epoch_clock_to_sleep(&engine);
+    let (sent, received) = std::sync::mpsc::channel();
+    let swapping = engine.clone();
+    std::thread::spawn(move || {
+        swapping.swap(endless);
+        let (request, candidates) = disputed_read();
+        let _ = sent.send(swapping.rank(&request, &candidates).fallback);
+    });
+    let fallback = received
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the endless start-up was not interrupted within 10 s");
+    assert_eq!(
+        fallback,
+        Some(FallbackReason::Call(CallError::Deadline(
+            Duration::from_millis(20)
+        ))),
+        "the decision's own instance runs the start-up again, to its deadline"
+    );
 }
 
 #[test]

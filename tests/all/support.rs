@@ -116,3 +116,69 @@ pub fn disputed_read() -> (Request, Vec<Candidate>) {
         ],
     )
 }
+
+/// What a component made by [`wrapped`] does before the policy inside it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum StartUp {
+    /// Nothing.
+    Quick,
+    /// Instantiates a core module whose start function never returns.
+    Endless,
+}
+
+/// `component`, wrapped in a component that instantiates it and re-exports
+/// its interface: a valid policy of another shape (its core module is one
+/// level down), as composing tools make them.
+pub fn wrapped(component: &[u8], start_up: StartUp) -> Vec<u8> {
+    use azimuth_policy::bindings::ROUTING_INTERFACE;
+    use wasm_encoder::{
+        Alias, BlockType, CodeSection, Component, ComponentAliasSection, ComponentExportKind,
+        ComponentExportSection, ComponentInstanceSection, ComponentSectionId, Function,
+        FunctionSection, InstanceSection, Instruction, Module, ModuleArg, ModuleSection,
+        RawSection, StartSection, TypeSection,
+    };
+    let mut outer = Component::new();
+    if start_up == StartUp::Endless {
+        // Core items have index spaces of their own: the policy's
+        // component and instance indices below are unchanged.
+        let mut types = TypeSection::new();
+        types.ty().function([], []);
+        let mut functions = FunctionSection::new();
+        functions.function(0);
+        let mut body = Function::new([]);
+        body.instruction(&Instruction::Loop(BlockType::Empty))
+            .instruction(&Instruction::Br(0))
+            .instruction(&Instruction::End)
+            .instruction(&Instruction::End);
+        let mut code = CodeSection::new();
+        code.function(&body);
+        let mut module = Module::new();
+        module
+            .section(&types)
+            .section(&functions)
+            .section(&StartSection { function_index: 0 })
+            .section(&code);
+        outer.section(&ModuleSection(&module));
+        let mut instances = InstanceSection::new();
+        instances.instantiate(0, Vec::<(&str, ModuleArg)>::new());
+        outer.section(&instances);
+    }
+    outer.section(&RawSection {
+        id: ComponentSectionId::Component as u8,
+        data: component,
+    });
+    let mut instances = ComponentInstanceSection::new();
+    instances.instantiate(0, Vec::<(&str, ComponentExportKind, u32)>::new());
+    outer.section(&instances);
+    let mut aliases = ComponentAliasSection::new();
+    aliases.alias(Alias::InstanceExport {
+        instance: 0,
+        kind: ComponentExportKind::Instance,
+        name: ROUTING_INTERFACE,
+    });
+    outer.section(&aliases);
+    let mut exports = ComponentExportSection::new();
+    exports.export(ROUTING_INTERFACE, ComponentExportKind::Instance, 1, None);
+    outer.section(&exports);
+    outer.finish()
+}

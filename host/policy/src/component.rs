@@ -14,6 +14,7 @@ use wasmtime::component::{Component, ComponentExportIndex, Linker};
 use super::bindings::{PolicyPre, ROUTING_INTERFACE};
 use super::direct::DirectPre;
 use super::instance::StoreState;
+use super::ticker::Ticker;
 
 /// Why a component cannot be used as a policy.
 #[derive(Debug, thiserror::Error)]
@@ -90,11 +91,22 @@ pub struct PolicyComponent {
     pub(crate) failover: ComponentExportIndex,
     /// The direct call path, or why this component cannot take it.
     pub(crate) direct: Result<DirectPre, String>,
+    /// The epoch clock of the engine that compiled it, which interrupts its
+    /// instances' calls at their deadlines.
+    pub(crate) ticker: Arc<Ticker>,
 }
 
 impl PolicyComponent {
-    /// Compiles and checks `bytes`: no imports, exports matching the contract.
-    pub fn compile(engine: &Engine, bytes: &[u8], origin: &str) -> Result<Self, CompileError> {
+    /// Compiles and checks `bytes`: no imports, exports matching the
+    /// contract. Only through an engine ([`crate::PolicyEngine::compile`]),
+    /// whose clock `ticker` is: with no clock, nothing would interrupt a
+    /// call at its deadline.
+    pub(crate) fn compile(
+        engine: &Engine,
+        ticker: &Arc<Ticker>,
+        bytes: &[u8],
+        origin: &str,
+    ) -> Result<Self, CompileError> {
         let component = Component::new(engine, bytes)
             .map_err(|e| CompileError::NotAComponent(format!("{e:#}")))?;
         let imports: Vec<String> = component
@@ -141,6 +153,7 @@ impl PolicyComponent {
             rank,
             failover,
             direct,
+            ticker: ticker.clone(),
         })
     }
 

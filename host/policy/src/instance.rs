@@ -73,6 +73,14 @@ pub struct StoreState {
     ticker: Option<Arc<Ticker>>,
 }
 
+impl Drop for StoreState {
+    /// A call unwound by a panic never returned: it must not hold the clock
+    /// awake forever.
+    fn drop(&mut self) {
+        self.call_returned();
+    }
+}
+
 impl StoreState {
     /// The guest returned (or never started): a call counted long is over.
     fn call_returned(&mut self) {
@@ -200,21 +208,6 @@ impl PolicyInstance {
         Self::on_path(component, limits, component.call_path())
     }
 
-    /// As [`PolicyInstance::new`], for an engine whose epoch clock is
-    /// `ticker`.
-    pub(crate) fn ticked(
-        component: &PolicyComponent,
-        limits: CallLimits,
-        ticker: &Arc<Ticker>,
-    ) -> Result<Self, CallError> {
-        Self::made(
-            component,
-            limits,
-            component.call_path(),
-            Some(ticker.clone()),
-        )
-    }
-
     /// Instantiates `component` on the call path `path`, which tests and
     /// benchmarks use to compare the two. A component that cannot be called
     /// directly is refused [`CallPath::Direct`].
@@ -222,15 +215,6 @@ impl PolicyInstance {
         component: &PolicyComponent,
         limits: CallLimits,
         path: CallPath,
-    ) -> Result<Self, CallError> {
-        Self::made(component, limits, path, None)
-    }
-
-    fn made(
-        component: &PolicyComponent,
-        limits: CallLimits,
-        path: CallPath,
-        ticker: Option<Arc<Ticker>>,
     ) -> Result<Self, CallError> {
         let engine = component.pre.engine();
         let mut store = Store::new(
@@ -241,7 +225,7 @@ impl PolicyInstance {
                 cpu_budget: limits.call_timeout,
                 cpu_start: None,
                 clock_failed: None,
-                ticker,
+                ticker: Some(component.ticker.clone()),
             },
         );
         store.limiter(|state| state);
@@ -250,6 +234,7 @@ impl PolicyInstance {
         });
         store.set_epoch_deadline(FIRST_CHECK_TICKS);
         // Instantiating runs the policy's start-up code, under the deadline.
+        component.ticker.call_begun();
         let calls = match path {
             CallPath::Direct => {
                 let pre = component.direct.as_ref().map_err(|reason| {
@@ -283,6 +268,10 @@ impl PolicyInstance {
         // not be blamed for this call's failure.
         self.store.data_mut().memory_denied = false;
         self.store.set_epoch_deadline(FIRST_CHECK_TICKS);
+        // After the deadline is set (`ticker` says why the order matters).
+        if let Some(ticker) = &self.store.data().ticker {
+            ticker.call_begun();
+        }
     }
 
     /// Calls the policy's `rank`.
@@ -422,6 +411,7 @@ mod tests {
         ));
         let why = state
             .clock_failed
+            .take()
             .expect("the failure is kept for the error");
         assert!(why.contains("Invalid argument"), "{why}");
         // Also after the clock had worked once for this call.

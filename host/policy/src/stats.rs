@@ -5,7 +5,6 @@
 //! [`EngineStats`]; rendering them (Prometheus text, a metrics registry of
 //! the embedder's) is done outside this crate.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::engine::FallbackReason;
@@ -14,8 +13,7 @@ use crate::instance::CallError;
 /// The engine's live counters.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    /// Shared with the epoch clock, which wakes when it moves.
-    pub(crate) decisions: Arc<AtomicU64>,
+    pub(crate) decisions: AtomicU64,
     pub(crate) fallback_deadline: AtomicU64,
     pub(crate) fallback_memory: AtomicU64,
     pub(crate) fallback_trap: AtomicU64,
