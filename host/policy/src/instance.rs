@@ -69,7 +69,8 @@ pub struct StoreState {
     /// Why the CPU clock could not be read, when that interrupted the call.
     clock_failed: Option<String>,
     /// The epoch clock of the engine the instance belongs to, told of calls
-    /// that outlive a tick so that it ticks until they return.
+    /// that begin and of calls that outlive a tick. Always set but in this
+    /// module's unit tests of the deadline callback.
     ticker: Option<Arc<Ticker>>,
 }
 
