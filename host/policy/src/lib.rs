@@ -16,6 +16,8 @@
 //! - [`wire`]: the candidate record, lowered in bulk on every decision.
 //! - [`plan`]: checking a policy's answers.
 //! - [`engine`]: running decisions, falling back, quarantining, swapping.
+//! - `ticker`: the epoch clock that interrupts a call at its deadline, asleep
+//!   while no call needs it.
 //! - [`stats`]: what the engine did, as numbers (rendering is the embedder's).
 //! - [`file_watch`] (feature `file-watch`): following a policy file for hot swap.
 //! - [`embedded`]: the default policy compiled into the crate.
