@@ -31,19 +31,24 @@ fn one_decision_with(engine: &PolicyEngine, fault: &str) -> FallbackReason {
         .expect("the decision is marked as a fallback")
 }
 
-#[test]
-fn endless_loop_is_interrupted_at_its_deadline_and_the_default_decides() {
-    let engine = PolicyEngine::new(PolicyConfig {
-        call_timeout: Duration::from_millis(20),
+/// The deadline of the engines that run endless policies: short, so that
+/// each test waits little for it.
+const DEADLINE: Duration = Duration::from_millis(20);
+
+fn short_deadline_engine() -> PolicyEngine {
+    PolicyEngine::new(PolicyConfig {
+        call_timeout: DEADLINE,
         ..PolicyConfig::default()
     })
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn endless_loop_is_interrupted_at_its_deadline_and_the_default_decides() {
+    let engine = short_deadline_engine();
     let started = Instant::now();
     let reason = one_decision_with(&engine, "endless-loop");
-    assert_eq!(
-        reason,
-        FallbackReason::Call(CallError::Deadline(Duration::from_millis(20)))
-    );
+    assert_eq!(reason, FallbackReason::Call(CallError::Deadline(DEADLINE)));
     // Generous bound: the point is that the loop was cut, not how precisely.
     assert!(
         started.elapsed() < Duration::from_secs(5),
@@ -55,11 +60,7 @@ fn endless_loop_is_interrupted_at_its_deadline_and_the_default_decides() {
 
 #[test]
 fn endless_loop_after_the_engine_idled_is_still_interrupted_at_its_deadline() {
-    let engine = PolicyEngine::new(PolicyConfig {
-        call_timeout: Duration::from_millis(20),
-        ..PolicyConfig::default()
-    })
-    .unwrap();
+    let engine = short_deadline_engine();
     engine
         .compile_and_swap(&policy("misbehaving", &["endless-loop"]), "endless-loop")
         .expect("a misbehaving policy still loads");
@@ -79,9 +80,7 @@ fn endless_loop_after_the_engine_idled_is_still_interrupted_at_its_deadline() {
         .expect("the endless loop was not interrupted within 10 s");
     assert_eq!(
         fallback,
-        Some(FallbackReason::Call(CallError::Deadline(
-            Duration::from_millis(20)
-        )))
+        Some(FallbackReason::Call(CallError::Deadline(DEADLINE)))
     );
     assert!(took < Duration::from_secs(5), "took {took:?}");
 }
@@ -102,11 +101,7 @@ fn wait_for_the_epoch_clock_to_sleep(engine: &PolicyEngine) {
 
 #[test]
 fn endless_start_up_swapped_in_after_the_engine_idled_is_interrupted_and_the_default_decides() {
-    let engine = PolicyEngine::new(PolicyConfig {
-        call_timeout: Duration::from_millis(20),
-        ..PolicyConfig::default()
-    })
-    .unwrap();
+    let engine = short_deadline_engine();
     let endless = engine
         .compile(
             &wrapped(DEFAULT_POLICY, StartUp::Endless),
@@ -128,9 +123,7 @@ fn endless_start_up_swapped_in_after_the_engine_idled_is_interrupted_and_the_def
         .expect("the endless start-up was not interrupted within 10 s");
     assert_eq!(
         fallback,
-        Some(FallbackReason::Call(CallError::Deadline(
-            Duration::from_millis(20)
-        ))),
+        Some(FallbackReason::Call(CallError::Deadline(DEADLINE))),
         "the decision's own instance runs the start-up again, to its deadline"
     );
 }
