@@ -25,7 +25,7 @@
 //! read that stops before its body ends closes its connection: what is left
 //! of the answer would be read as the next one's.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::poll_fn;
 use std::io;
@@ -43,6 +43,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+use crate::WorkerMap;
 use crate::worker_api::FetchError;
 
 /// Idle connections kept per worker; a read finishing past this closes its
@@ -80,7 +81,7 @@ pub(crate) struct Connections {
     connect_timeout: Duration,
     /// `Some` when the site speaks TLS (`https`).
     tls: Option<TlsConnector>,
-    idle: Arc<Mutex<HashMap<String, Arc<IdleList>>>>,
+    idle: Arc<Mutex<WorkerMap<Arc<IdleList>>>>,
 }
 
 /// One worker's idle connections, each with when it became idle, most

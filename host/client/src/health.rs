@@ -15,13 +15,13 @@
 //! smoothed (EWMA, weight 1/4 to the newest sample); policies see it as
 //! `rtt_us`, 0 while nothing was measured.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use azimuth_cluster::membership::{MembershipView, WorkerRecord};
 use tokio::sync::watch;
 
+use crate::WorkerMap;
 use crate::worker_api::WorkerApi;
 
 const FIRST_PAUSE: Duration = Duration::from_secs(1);
@@ -35,8 +35,8 @@ struct Down {
 
 #[derive(Debug, Default)]
 struct Known {
-    down: HashMap<String, Down>,
-    rtt_us: HashMap<String, u32>,
+    down: WorkerMap<Down>,
+    rtt_us: WorkerMap<u32>,
 }
 
 /// Failure records and latencies by worker id.

@@ -61,6 +61,11 @@ use self::stats::Counters;
 pub use self::stats::{ClientStats, Tier};
 use self::worker_api::{ApiError, WorkerApi};
 
+/// A map the read path looks up on every read, keyed by a worker's id or
+/// address from the site's membership (never by what a reader sends):
+/// foldhash costs a fraction of SipHash on such short keys.
+type WorkerMap<V> = std::collections::HashMap<String, V, foldhash::fast::RandomState>;
+
 /// How long a client waits for its first view of membership.
 const SETTLE_LIMIT: Duration = Duration::from_secs(5);
 /// Chunks a streamed read holds ahead of its reader: what bounds a read's

@@ -288,9 +288,12 @@ fn push_range(out: &mut String, from: u64, length: Option<u64>) {
 /// tabs (what `http::HeaderValue::from_bytes` accepts, less obs-text), so
 /// no line break can end the header early.
 fn is_header_text(value: &[u8]) -> bool {
-    value
-        .iter()
-        .all(|&b| b == b'\t' || (b' '..=b'~').contains(&b))
+    // Every byte looked at, with no early exit: the loop vectorizes (two
+    // calls on every read, where the short-circuiting one cost 200
+    // instructions each).
+    value.iter().fold(true, |ok, &b| {
+        ok & (b == b'\t' || (b' '..=b'~').contains(&b))
+    })
 }
 
 /// The TLS of `GET /files`: the site's CA only, this process's certificate

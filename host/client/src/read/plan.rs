@@ -82,21 +82,23 @@ impl Inner {
         etag: Option<&str>,
     ) -> ReadPlan {
         let placement = self.placements.now();
-        let (replicas, mut candidates): (Vec<Arc<Member>>, Vec<Candidate>) = placement
-            .replicas(path, self.settings.replicas)
-            .map(|(cluster, member)| {
-                let (healthy, rtt_us) = self.health.records.of(&member.record.id);
-                let candidate = Candidate {
-                    cached_bytes: 0,
-                    rtt_us,
-                    cluster: cluster.min(u8::MAX as usize) as u8,
-                    cache: CacheState::Unknown,
-                    local: cluster == 0,
-                    healthy,
-                };
-                (member.clone(), candidate)
-            })
-            .unzip();
+        // Sized for every cluster's share up front, rather than grown
+        // push by push (what `unzip` did).
+        let most = placement.clusters.len() * self.settings.replicas;
+        let mut replicas: Vec<Arc<Member>> = Vec::with_capacity(most);
+        let mut candidates: Vec<Candidate> = Vec::with_capacity(most);
+        for (cluster, member) in placement.replicas(path, self.settings.replicas) {
+            let (healthy, rtt_us) = self.health.records.of(&member.record.id);
+            candidates.push(Candidate {
+                cached_bytes: 0,
+                rtt_us,
+                cluster: cluster.min(u8::MAX as usize) as u8,
+                cache: CacheState::Unknown,
+                local: cluster == 0,
+                healthy,
+            });
+            replicas.push(member.clone());
+        }
         let file_length = if self.settings.prefer_cached_replicas {
             self.probes.probe(path, &replicas, &mut candidates).await
         } else {
