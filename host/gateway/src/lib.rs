@@ -179,7 +179,7 @@ impl Gateway {
             // names them so.)
             inner
                 .metrics
-                .observe("GetObject", response.status(), bytes, started);
+                .observe(metrics::GET_OBJECT, response.status(), bytes, started);
             response
         }))
     }

@@ -20,6 +20,9 @@ const BOUNDS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// The operation of the hot path's answers.
+pub(crate) const GET_OBJECT: &str = "GetObject";
+
 /// The gateway's counters.
 #[derive(Debug, Default)]
 pub struct GatewayMetrics {
@@ -27,6 +30,11 @@ pub struct GatewayMetrics {
     requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
     /// Bytes of response bodies by operation (their `Content-Length`).
     bytes: Mutex<BTreeMap<&'static str, u64>>,
+    /// GetObject's 200s and their bytes, the hot path's answer, counted
+    /// apart: two atomic additions rather than two locks and two map
+    /// lookups a request. Shown merged into `requests` and `bytes`.
+    got: AtomicU64,
+    got_bytes: AtomicU64,
     /// Requests by latency bucket (the last: above every bound).
     latency: [AtomicU64; BOUNDS.len() + 1],
     /// Total latency, microseconds.
@@ -55,7 +63,7 @@ pub(crate) fn operation(method: &Method, path: &str, query: Option<&str>) -> &'s
         }
         (&Method::GET, 1) => "ListObjects",
         (&Method::HEAD, _) => "HeadObject",
-        (&Method::GET, _) => "GetObject",
+        (&Method::GET, _) => GET_OBJECT,
         _ => "Unsupported",
     }
 }
@@ -68,19 +76,24 @@ impl GatewayMetrics {
         bytes: u64,
         started: Instant,
     ) {
-        *self
-            .requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry((operation, status.as_u16()))
-            .or_default() += 1;
-        if bytes > 0 {
+        if operation == GET_OBJECT && status == StatusCode::OK {
+            self.got.fetch_add(1, Ordering::Relaxed);
+            self.got_bytes.fetch_add(bytes, Ordering::Relaxed);
+        } else {
             *self
-                .bytes
+                .requests
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .entry(operation)
-                .or_default() += bytes;
+                .entry((operation, status.as_u16()))
+                .or_default() += 1;
+            if bytes > 0 {
+                *self
+                    .bytes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .entry(operation)
+                    .or_default() += bytes;
+            }
         }
         let elapsed = started.elapsed();
         let bucket = BOUNDS
@@ -94,20 +107,42 @@ impl GatewayMetrics {
 
     /// Requests served so far with `operation` and `status`.
     pub fn requests(&self, operation: &str, status: u16) -> u64 {
-        self.requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        self.requests_by_status()
             .iter()
             .filter(|((op, st), _)| *op == operation && *st == status)
             .map(|(_, n)| n)
             .sum()
     }
 
+    /// Requests by (operation, status), GetObject's 200s merged in.
+    fn requests_by_status(&self) -> BTreeMap<(&'static str, u16), u64> {
+        let mut requests = self
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let got = self.got.load(Ordering::Relaxed);
+        if got > 0 {
+            *requests.entry((GET_OBJECT, 200)).or_default() += got;
+        }
+        requests
+    }
+
+    /// Response bytes by operation, GetObject's 200s merged in.
+    fn bytes_by_operation(&self) -> BTreeMap<&'static str, u64> {
+        let mut bytes = self.bytes.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let got = self.got_bytes.load(Ordering::Relaxed);
+        if got > 0 {
+            *bytes.entry(GET_OBJECT).or_default() += got;
+        }
+        bytes
+    }
+
     /// The counters in Prometheus text format.
     pub fn render(&self) -> String {
         let mut out = String::new();
         {
-            let requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+            let requests = self.requests_by_status();
             let mut family = prometheus::family(
                 &mut out,
                 "azimuth_gateway_requests_total",
@@ -122,7 +157,7 @@ impl GatewayMetrics {
             }
         }
         {
-            let bytes = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
+            let bytes = self.bytes_by_operation();
             let mut family = prometheus::family(
                 &mut out,
                 "azimuth_gateway_response_bytes_total",
@@ -163,6 +198,34 @@ pub(crate) fn internal_error(error: s3s::HttpError) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn get_objects_counted_apart_show_merged_with_every_other_answer() {
+        let metrics = GatewayMetrics::default();
+        let now = Instant::now();
+        metrics.observe(GET_OBJECT, StatusCode::OK, 4096, now);
+        metrics.observe("GetObject", StatusCode::OK, 10, now);
+        metrics.observe(GET_OBJECT, StatusCode::NOT_FOUND, 300, now);
+        metrics.observe("HeadObject", StatusCode::OK, 0, now);
+        assert_eq!(metrics.requests("GetObject", 200), 2);
+        assert_eq!(metrics.requests("GetObject", 404), 1);
+        assert_eq!(metrics.requests("HeadObject", 200), 1);
+        let text = metrics.render();
+        assert!(
+            text.contains(
+                "azimuth_gateway_requests_total{operation=\"GetObject\",status=\"200\"} 2\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("azimuth_gateway_response_bytes_total{operation=\"GetObject\"} 4406\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("azimuth_gateway_request_seconds_count 4\n"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn operations_are_told_from_method_path_and_query() {
