@@ -21,6 +21,7 @@ mod hostile_input;
 mod hot_swap;
 mod membership;
 mod misbehaving_policies;
+mod misbehaving_workers;
 mod mount;
 mod passive_cache;
 mod policy_cli;

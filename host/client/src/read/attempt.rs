@@ -13,6 +13,7 @@ use azimuth_policy::{FailureKind, Source};
 use azimuth_ufs::UfsError;
 use bytes::Bytes;
 use tokio::sync::mpsc;
+use tokio::task::coop;
 
 use super::plan::ReadPlan;
 use crate::placement::Member;
@@ -153,13 +154,27 @@ impl<F: Future> Future for Within<F> {
         if let Poll::Ready(output) = this.future.poll(cx) {
             return Poll::Ready(Ok(output));
         }
+        // A sleep polled with the task's budget used up answers `Pending`
+        // without looking at its deadline. When the budget is gone (used up
+        // by the awaited future, as a worker streaming endless 1xx heads
+        // could do on every poll), the sleep is polled outside it, as
+        // tokio's own `Timeout` does, or the wait might never end. (Unlike
+        // `Timeout`, also when the budget was gone before the poll: looking
+        // at a deadline is no work worth yielding for, and not asking
+        // before the poll saves a thread-local access a wait.)
+        let exhausted = !coop::has_budget_remaining();
         if this.sleep.is_none() {
             this.sleep.set(Some(tokio::time::sleep(*this.wait)));
         }
-        match this.sleep.as_pin_mut().map(|sleep| sleep.poll(cx)) {
-            Some(Poll::Ready(())) => Poll::Ready(Err(TimedOut)),
-            _ => Poll::Pending,
-        }
+        let Some(sleep) = this.sleep.as_pin_mut() else {
+            return Poll::Pending;
+        };
+        let fired = if exhausted {
+            std::pin::pin!(coop::unconstrained(sleep)).poll(cx)
+        } else {
+            sleep.poll(cx)
+        };
+        fired.map(|()| Err(TimedOut))
     }
 }
 
@@ -352,5 +367,43 @@ impl Inner {
             out.send(bytes).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::within;
+
+    /// A wait on a future that uses up the task's whole budget on every
+    /// poll, and never ends (a worker streaming endless interim heads does
+    /// that to the head's wait), still ends at its deadline.
+    #[tokio::test]
+    async fn a_wait_on_a_future_that_uses_up_its_budget_still_ends() {
+        let busy = async {
+            loop {
+                tokio::task::coop::consume_budget().await;
+            }
+        };
+        // The guard is tokio's own timeout, which polls its timer outside
+        // the budget.
+        let waited = tokio::time::timeout(
+            Duration::from_secs(10),
+            within(Duration::from_millis(50), busy),
+        )
+        .await;
+        assert!(
+            matches!(waited, Ok(Err(super::TimedOut))),
+            "the wait did not end at its deadline"
+        );
+    }
+
+    /// A future that is ready at once is not timed (its answer stands
+    /// even with no time to wait).
+    #[tokio::test]
+    async fn a_ready_future_answers_even_with_no_time_to_wait() {
+        let answer = within(Duration::ZERO, async { 7 }).await;
+        assert!(matches!(answer, Ok(7)));
     }
 }

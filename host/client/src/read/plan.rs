@@ -84,7 +84,12 @@ impl Inner {
         let placement = self.placements.now();
         // Sized for every cluster's share up front, rather than grown
         // push by push (what `unzip` did).
-        let most = placement.clusters.len() * self.settings.replicas;
+        // (Bounded: `replicas` is a public setting, 1 to 16 once validated.)
+        let most = placement
+            .clusters
+            .len()
+            .saturating_mul(self.settings.replicas)
+            .min(1024);
         let mut replicas: Vec<Arc<Member>> = Vec::with_capacity(most);
         let mut candidates: Vec<Candidate> = Vec::with_capacity(most);
         for (cluster, member) in placement.replicas(path, self.settings.replicas) {
