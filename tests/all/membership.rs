@@ -257,7 +257,7 @@ fn after_an_etcd_restart_workers_reregister_and_no_stale_entry_remains() {
 fn static_membership_lists_workers_from_a_file_without_etcd() {
     let site = Site::new();
     let workers_file = site.write("workers", "");
-    let conf = site.static_cluster(&workers_file);
+    let conf = site.static_cluster(&workers_file, "");
     let worker = Worker::start(&conf, "w1", &[]);
     std::fs::write(&workers_file, format!("w1 {}\n", worker.address)).unwrap();
     let out = azimuth(&["--conf", conf.to_str().unwrap(), "info", "nodes", "--json"]);

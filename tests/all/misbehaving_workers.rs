@@ -69,13 +69,10 @@ fn a_worker_streaming_endless_interim_answers_costs_one_bounded_wait_then_the_uf
     std::fs::write(ufs.join("f"), &data).unwrap();
     let worker = EndlessInterim::start();
     let workers = site.write("workers", &format!("w1 {}\n", worker.address));
-    let conf = site.write(
-        "site.properties",
+    let conf = site.static_cluster(
+        &workers,
         &format!(
-            "alluxio.cluster.name=local\nalluxio.worker.membership.manager.type=STATIC\n\
-             alluxio.worker.static.membership.manager.config.file={}\n\
-             alluxio.dora.client.ufs.root={}\nazimuth.client.first.byte.timeout=500ms\n",
-            workers.display(),
+            "alluxio.dora.client.ufs.root={}\nazimuth.client.first.byte.timeout=500ms\n",
             ufs.display()
         ),
     );
@@ -94,6 +91,13 @@ fn a_worker_streaming_endless_interim_answers_costs_one_bounded_wait_then_the_uf
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Read as it comes, so that a chatty run cannot fill the pipe and stall.
+    let mut stderr = read.stderr.take().unwrap();
+    let explain = std::thread::spawn(move || {
+        let mut text = String::new();
+        stderr.read_to_string(&mut text).unwrap();
+        text
+    });
     // Generous: the wait is 500 ms, the rest a process start and a read.
     let limit = Instant::now() + Duration::from_secs(30);
     let status = loop {
@@ -106,12 +110,7 @@ fn a_worker_streaming_endless_interim_answers_costs_one_bounded_wait_then_the_uf
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    let mut explain = String::new();
-    read.stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut explain)
-        .unwrap();
+    let explain = explain.join().unwrap();
     assert!(status.success(), "{status}\n{explain}");
     assert!(std::fs::read(&out).unwrap() == data, "{explain}");
     assert!(explain.contains("no answer in 500ms"), "{explain}");

@@ -573,13 +573,13 @@ impl Site {
     }
 
     /// Writes `site.properties` for cluster `local` with STATIC membership
-    /// listed in `workers`.
-    pub fn static_cluster(&self, workers: &Path) -> PathBuf {
+    /// listed in `workers`, adding `extra` lines.
+    pub fn static_cluster(&self, workers: &Path, extra: &str) -> PathBuf {
         self.write(
             "site.properties",
             &format!(
                 "alluxio.cluster.name=local\nalluxio.worker.membership.manager.type=STATIC\n\
-                 alluxio.worker.static.membership.manager.config.file={}\n",
+                 alluxio.worker.static.membership.manager.config.file={}\n{extra}",
                 workers.display()
             ),
         )

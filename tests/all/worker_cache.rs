@@ -27,7 +27,7 @@ impl Setup {
         let cache = site.dir.path().join("cache-w1");
         std::fs::create_dir_all(ufs.join("data")).unwrap();
         let workers = site.write("workers", "");
-        let conf = site.static_cluster(&workers);
+        let conf = site.static_cluster(&workers, "");
         Setup {
             site,
             ufs,

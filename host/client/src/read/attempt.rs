@@ -377,8 +377,8 @@ mod tests {
     use super::within;
 
     /// A wait on a future that uses up the task's whole budget on every
-    /// poll, and never ends (a worker streaming endless interim heads does
-    /// that to the head's wait), still ends at its deadline.
+    /// poll, and never ends (a worker streaming endless interim heads can
+    /// do that to the head's wait), still ends at its deadline.
     #[tokio::test]
     async fn a_wait_on_a_future_that_uses_up_its_budget_still_ends() {
         let busy = async {
