@@ -19,7 +19,9 @@
 //! - `ticker`: the epoch clock that interrupts a call at its deadline, asleep
 //!   while no call needs it.
 //! - [`stats`]: what the engine did, as numbers (rendering is the embedder's).
-//! - [`file_watch`] (feature `file-watch`): following a policy file for hot swap.
+// Not a link: without its feature the module is not built, and the link
+// would be broken in the default documentation.
+//! - `file_watch` (feature `file-watch`): following a policy file for hot swap.
 //! - [`embedded`]: the default policy compiled into the crate.
 
 #![warn(missing_docs)]

@@ -4,7 +4,7 @@
 //! (431 beyond it), and a cap on open connections (one past it is closed at
 //! once, and counted). On shutdown it stops accepting, lets requests in
 //! flight finish (up to 5 s), and closes idle connections. Each connection
-//! is served by [`connection`](crate::connection): plain reads there,
+//! is served by the crate's own `connection` module: plain reads there,
 //! anything else by hyper.
 
 use std::collections::HashMap;
