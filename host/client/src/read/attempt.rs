@@ -166,9 +166,7 @@ impl<F: Future> Future for Within<F> {
         if this.sleep.is_none() {
             this.sleep.set(Some(tokio::time::sleep(*this.wait)));
         }
-        let Some(sleep) = this.sleep.as_pin_mut() else {
-            return Poll::Pending;
-        };
+        let sleep = this.sleep.as_pin_mut().expect("the timer is made above");
         let fired = if exhausted {
             std::pin::pin!(coop::unconstrained(sleep)).poll(cx)
         } else {

@@ -82,9 +82,9 @@ impl Inner {
         etag: Option<&str>,
     ) -> ReadPlan {
         let placement = self.placements.now();
-        // Sized for every cluster's share up front, rather than grown
-        // push by push (what `unzip` did).
-        // (Bounded: `replicas` is a public setting, 1 to 16 once validated.)
+        // Sized for every cluster's share up front, rather than grown push
+        // by push (what `unzip` did); bounded, as the cluster count is the
+        // site's to set.
         let most = placement
             .clusters
             .len()
