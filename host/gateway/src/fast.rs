@@ -19,12 +19,15 @@ use axum::http::header::{
 };
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, Response, StatusCode};
+use azimuth_worker::reply::{Prepared, Reply};
+use bytes::Bytes;
 use futures::StreamExt;
-use s3s::dto::{ETag, ETagCondition, Range, Timestamp, TimestampFormat};
+use s3s::dto::{ETagCondition, Range, Timestamp, TimestampFormat};
 use s3s::path::S3Path;
 use s3s::{S3Error, xml};
 
 use crate::Inner;
+use crate::names::BucketNames;
 use crate::objects::{Conditions, ObjectBody, ObjectRead, ObjectRequest};
 
 /// A GET the hot path answers: its object and the headers that shape the
@@ -75,7 +78,9 @@ pub(crate) fn simple_get(head: &Parts, anonymous_read: bool) -> Option<SimpleGet
     let path = percent_encoding::percent_decode_str(head.uri.path())
         .decode_utf8()
         .ok()?;
-    let S3Path::Object { bucket, key } = s3s::path::parse_path_style(&path).ok()? else {
+    let S3Path::Object { bucket, key } =
+        s3s::path::parse_path_style_with_validation(&path, &BucketNames).ok()?
+    else {
         return None;
     };
     let [
@@ -114,7 +119,7 @@ impl Inner {
     /// Answers `get` as s3s would: the object's bytes, or the S3 error;
     /// with the answer's `Content-Length`, which the metrics count (known
     /// here, rather than read back from the headers).
-    pub(crate) async fn serve_simple_get(&self, get: SimpleGet) -> (Response<Body>, u64) {
+    pub(crate) async fn serve_simple_get(&self, get: SimpleGet) -> (Reply, u64) {
         let request = ObjectRequest {
             bucket: &get.bucket,
             key: &get.key,
@@ -128,49 +133,73 @@ impl Inner {
         };
         match self.read_object(request).await {
             Ok(read) => object_response(read),
-            Err(error) => error_response(error),
+            Err(error) => {
+                let (response, length) = error_response(error);
+                (response.into(), length)
+            }
         }
     }
 }
 
 /// GetObject's answer, with the headers s3s gives `get_object`'s output,
-/// and its length.
-fn object_response(read: ObjectRead) -> (Response<Body>, u64) {
+/// and its length. A body read whole is answered with its head written as
+/// text ([`Prepared`]); a stream, as a [`Response`].
+fn object_response(read: ObjectRead) -> (Reply, u64) {
     let status = if read.content_range.is_some() {
         StatusCode::PARTIAL_CONTENT
     } else {
         StatusCode::OK
     };
+    // The ETag as s3s writes a strong one, and the IMF-fixdate it writes
+    // (`TimestampFormat::HttpDate`), formatted once per version.
+    let etag = [b"\"", read.file.etag().as_bytes(), b"\""].concat();
+    let last_modified = read.file.http_date().as_bytes();
     let body = match read.body {
-        ObjectBody::Empty => Body::empty(),
-        ObjectBody::Whole(bytes) => Body::from(bytes),
+        ObjectBody::Empty => Bytes::new(),
+        ObjectBody::Whole(bytes) => bytes,
         ObjectBody::Stream(first, rest) => {
-            Body::from_stream(futures::stream::iter([Ok(first)]).chain(rest))
+            let body = Body::from_stream(futures::stream::iter([Ok(first)]).chain(rest));
+            let mut response = Response::new(body);
+            *response.status_mut() = status;
+            let headers = response.headers_mut();
+            headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+            headers.insert(CONTENT_LENGTH, HeaderValue::from(read.length));
+            if let Some(range) = read.content_range
+                && let Ok(value) = HeaderValue::try_from(range)
+            {
+                headers.insert(CONTENT_RANGE, value);
+            }
+            headers.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            for (name, value) in [(ETAG, etag), (LAST_MODIFIED, last_modified.to_vec())] {
+                if let Ok(value) = HeaderValue::try_from(value) {
+                    headers.insert(name, value);
+                }
+            }
+            return (response.into(), read.length);
         }
     };
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    headers.insert(CONTENT_LENGTH, HeaderValue::from(read.length));
-    if let Some(range) = read.content_range
-        && let Ok(value) = HeaderValue::try_from(range)
-    {
-        headers.insert(CONTENT_RANGE, value);
+    let mut prepared = Prepared::new(status, body);
+    let range = read
+        .content_range
+        .as_ref()
+        .map(|r| (&CONTENT_RANGE, r.as_bytes()));
+    let lines = [(&ACCEPT_RANGES, &b"bytes"[..])]
+        .into_iter()
+        .chain(range)
+        .chain([
+            (&CONTENT_TYPE, &b"application/octet-stream"[..]),
+            (&ETAG, &etag),
+            (&LAST_MODIFIED, last_modified),
+        ]);
+    for (name, value) in lines {
+        // A value that is not header text is left out, as s3s leaves out
+        // a field it cannot write (none of these can be such a value).
+        let _ = prepared.header(name, value);
     }
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    if let Ok(value) = ETag::Strong(read.file.etag().to_owned()).to_http_header() {
-        headers.insert(ETAG, value);
-    }
-    // The IMF-fixdate s3s writes (`TimestampFormat::HttpDate`), formatted
-    // once per version.
-    if let Ok(value) = HeaderValue::from_str(read.file.http_date()) {
-        headers.insert(LAST_MODIFIED, value);
-    }
-    (response, read.length)
+    (prepared.into(), read.length)
 }
 
 /// An S3 error as s3s answers it: its status, and its XML (and the XML's

@@ -30,7 +30,6 @@ mod names;
 mod objects;
 mod s3;
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -42,6 +41,7 @@ use axum::response::Response;
 use azimuth_client::Client;
 use azimuth_cluster::config::{ConfigError, GatewaySettings, SiteConfig};
 use azimuth_ufs::MetadataCache;
+use azimuth_worker::{Answer, Front};
 use s3s::service::{S3Service, S3ServiceBuilder};
 use tower::ServiceExt;
 
@@ -78,7 +78,7 @@ impl Inner {
         );
         let (head, body) = request.into_parts();
         let response = match fast::simple_get(&head, self.settings.anonymous_read) {
-            Some(get) => self.serve_simple_get(get).await.0,
+            Some(get) => self.serve_simple_get(get).await.0.into_response(),
             None => match service.oneshot(Request::from_parts(head, body)).await {
                 Ok(response) => response.map(Body::new),
                 Err(error) => metrics::internal_error(error),
@@ -162,25 +162,22 @@ impl Gateway {
     /// GetObject while anonymous reads are on: see the `fast` module),
     /// counted as [`Gateway::router`] counts it; `None` for every other
     /// request, to serve through the router. For a server that can ask
-    /// before it routes (`azimuth gateway` does): axum's matching and
-    /// handler plumbing cost a cached 4 KiB read some 3,000 instructions.
-    /// The answer is boxed here, where it is made: it is a large future,
-    /// and every move of it would copy it.
-    pub fn answer_directly(
-        &self,
-        head: &axum::http::request::Parts,
-    ) -> Option<Pin<Box<dyn Future<Output = Response> + Send + 'static>>> {
+    /// before it routes (`azimuth gateway` does, through the [`Front`] a
+    /// gateway is): axum's matching and handler plumbing cost a cached 4 KiB
+    /// read some 3,000 instructions. The answer is boxed here, where it is
+    /// made: it is a large future, and every move of it would copy it.
+    pub fn answer_directly(&self, head: &axum::http::request::Parts) -> Option<Answer> {
         let started = Instant::now();
         let get = fast::simple_get(head, self.inner.settings.anonymous_read)?;
         let inner = self.inner.clone();
         Some(Box::pin(async move {
-            let (response, bytes) = inner.serve_simple_get(get).await;
+            let (reply, bytes) = inner.serve_simple_get(get).await;
             // (`simple_get` takes only GETs of objects: `metrics::operation`
             // names them so.)
             inner
                 .metrics
-                .observe(metrics::GET_OBJECT, response.status(), bytes, started);
-            response
+                .observe(metrics::GET_OBJECT, reply.status(), bytes, started);
+            reply
         }))
     }
 
@@ -189,5 +186,13 @@ impl Gateway {
         let mut out = self.inner.metrics.render();
         out.push_str(&self.inner.client.metrics());
         out
+    }
+}
+
+/// The hot path, asked before the router by the worker's accept loop
+/// (`azimuth_worker::serve`, which `azimuth gateway` serves on).
+impl Front for Gateway {
+    fn answer(&self, head: &axum::http::request::Parts) -> Option<Answer> {
+        self.answer_directly(head)
     }
 }

@@ -42,6 +42,7 @@ use tokio::time::{Instant, Sleep};
 
 use crate::deadline::{self, ConnectionTimer};
 use crate::http::WorkerService;
+use crate::reply::{Prepared, Reply, has_body};
 use crate::serve::{Limits, Watch};
 
 /// Headers a head taken here may have; one with more goes to hyper (whose
@@ -88,11 +89,15 @@ pub(crate) async fn serve<I>(
             Err(_) => return hand_off(io, replay(bytes, read), service, http, watch).await,
         };
         drop(bytes);
-        let response = answer.await;
-        if write_response(&mut io, &mut out, response, head.close)
-            .await
-            .is_err()
-        {
+        let written = match answer.await {
+            Reply::Prepared(prepared) => {
+                write_prepared(&mut io, &mut out, prepared, head.close).await
+            }
+            Reply::Response(response) => {
+                write_response(&mut io, &mut out, response, head.close).await
+            }
+        };
+        if written.is_err() {
             return;
         }
         if head.close {
@@ -410,17 +415,7 @@ async fn write_response<I: AsyncWrite + Unpin>(
 ) -> io::Result<()> {
     let (parts, body) = response.into_parts();
     out.clear();
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(parts.status.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(
-        parts
-            .status
-            .canonical_reason()
-            .unwrap_or("<none>")
-            .as_bytes(),
-    );
-    out.extend_from_slice(b"\r\n");
+    push_status_line(out, parts.status);
     let (mut declared, mut dated) = (None, false);
     for (name, value) in &parts.headers {
         if *name == header::CONTENT_LENGTH {
@@ -432,11 +427,7 @@ async fn write_response<I: AsyncWrite + Unpin>(
         }
         push_header(out, name.as_str().as_bytes(), value.as_bytes());
     }
-    let status = parts.status;
-    let framing = if status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
-    {
+    let framing = if !has_body(parts.status) {
         Framing::None
     } else if let Some(length) = declared {
         Framing::Length(length)
@@ -460,6 +451,42 @@ async fn write_response<I: AsyncWrite + Unpin>(
     out.extend_from_slice(b"\r\n");
     write_body(io, out, body, framing).await?;
     io.flush().await
+}
+
+/// Writes `prepared` whole to `io`, as [`write_response`] writes the
+/// same answer made a [`Response`]: its head, a `Content-Length`, a `Date`,
+/// `Connection: close` when `closing`, and its body in the same write.
+async fn write_prepared<I: AsyncWrite + Unpin>(
+    io: &mut I,
+    out: &mut Vec<u8>,
+    prepared: Prepared,
+    closing: bool,
+) -> io::Result<()> {
+    out.clear();
+    push_status_line(out, prepared.status);
+    out.extend_from_slice(&prepared.lines);
+    let body = has_body(prepared.status).then_some(&prepared.body[..]);
+    if let Some(body) = body {
+        let mut digits = itoa::Buffer::new();
+        push_header(out, b"content-length", digits.format(body.len()).as_bytes());
+    }
+    date::now(|date| push_header(out, b"date", date));
+    if closing {
+        push_header(out, b"connection", b"close");
+    }
+    out.extend_from_slice(b"\r\n");
+    let mut slices = [IoSlice::new(out), IoSlice::new(body.unwrap_or_default())];
+    write_all_vectored(io, &mut slices).await?;
+    io.flush().await
+}
+
+/// Appends `HTTP/1.1 <status> <reason>\r\n` to `out`.
+fn push_status_line(out: &mut Vec<u8>, status: StatusCode) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("<none>").as_bytes());
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Appends the header line `name: value` to `out`.
@@ -686,5 +713,45 @@ mod tests {
             .headers_mut()
             .insert(header::CONTENT_LENGTH, HeaderValue::from(10));
         assert!(!write(short).await.0);
+    }
+
+    #[tokio::test]
+    async fn a_prepared_answer_is_written_as_the_same_response_would_be() {
+        let prepared = |status| {
+            let mut prepared = Prepared::new(status, Bytes::from_static(b"hello"));
+            prepared.header(&header::ETAG, b"\"0a\"").unwrap();
+            prepared
+                .header(&header::CONTENT_RANGE, b"bytes 0-4/9")
+                .unwrap();
+            prepared
+        };
+        // Without the Date line, which may tick between the two writes.
+        let undated = |io: Vec<u8>| -> String {
+            String::from_utf8(io)
+                .unwrap()
+                .split_inclusive("\r\n")
+                .filter(|line| !line.starts_with("date: "))
+                .collect()
+        };
+        for status in [StatusCode::PARTIAL_CONTENT, StatusCode::NOT_MODIFIED] {
+            for closing in [false, true] {
+                let (mut text, mut out) = (Vec::new(), Vec::new());
+                write_prepared(&mut text, &mut out, prepared(status), closing)
+                    .await
+                    .unwrap();
+                let (mut expected, mut out) = (Vec::new(), Vec::new());
+                let response = prepared(status).into_response();
+                write_response(&mut expected, &mut out, response, closing)
+                    .await
+                    .unwrap();
+                let (text, expected) = (undated(text), undated(expected));
+                assert_eq!(text, expected, "{status} closing {closing}");
+                assert!(text.contains("\r\netag: \"0a\"\r\n"), "{text}");
+                assert_eq!(
+                    text.ends_with("\r\n\r\nhello"),
+                    status == StatusCode::PARTIAL_CONTENT
+                );
+            }
+        }
     }
 }

@@ -36,6 +36,7 @@ use tower::ServiceExt;
 use crate::access::{self, Door};
 use crate::files::{Files, Opened, ReadError};
 use crate::range::{self, RangeRequest};
+use crate::reply::{Prepared, Reply};
 use crate::serve::ServerStats;
 use crate::tls::PeerCertified;
 use crate::{is_registered, paths};
@@ -162,7 +163,7 @@ impl WorkerService {
 /// The future of an answer of [`WorkerService`] or a [`Front`]. (Boxed once,
 /// where it is made: a gateway's answer is a large future, and each move
 /// of it copies it.)
-pub type Answer = Pin<Box<dyn Future<Output = Response> + Send>>;
+pub type Answer = Pin<Box<dyn Future<Output = Reply> + Send>>;
 
 /// Requests a [`WorkerService`] answers before its router: the S3
 /// gateway's hot path, served on the worker's accept loop. It is asked
@@ -194,11 +195,11 @@ impl WorkerService {
             return Ok(Box::pin(async move {
                 let (uri, headers) = (&head.uri, &head.headers);
                 if let Some(refused) = door.refusal(uri.path(), headers, certified) {
-                    return refused;
+                    return refused.into();
                 }
                 serve_file(&files, uri, headers)
                     .await
-                    .unwrap_or_else(IntoResponse::into_response)
+                    .unwrap_or_else(|failure| failure.into_response().into())
             }));
         }
         Err(head)
@@ -213,7 +214,7 @@ impl hyper::service::Service<Request<Incoming>> for WorkerService {
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let (head, body) = request.into_parts();
         let head = match self.answer_head(head) {
-            Ok(answer) => return Box::pin(answer.map(Ok)),
+            Ok(answer) => return Box::pin(answer.map(|reply| Ok(reply.into_response()))),
             Err(head) => head,
         };
         let mut request = Request::from_parts(head, body);
@@ -232,15 +233,13 @@ async fn get_file(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, Failure> {
-    serve_file(&state.files, &uri, &headers).await
+    serve_file(&state.files, &uri, &headers)
+        .await
+        .map(Reply::into_response)
 }
 
 /// The answer to a read of the file `uri` names.
-async fn serve_file(
-    files: &Arc<Files>,
-    uri: &Uri,
-    headers: &HeaderMap,
-) -> Result<Response, Failure> {
+async fn serve_file(files: &Arc<Files>, uri: &Uri, headers: &HeaderMap) -> Result<Reply, Failure> {
     let path = file_path(uri, api::FILES)?;
     let opened = files.open(&path).await?;
     // The two headers a read looks at, found in one pass over the few a
@@ -287,36 +286,42 @@ async fn serve_file(
                 header::CONTENT_RANGE,
                 HeaderValue::from_str(&format!("bytes */{length}")).unwrap(),
             );
-            return Ok(response);
+            return Ok(response.into());
         }
     };
+    let content_range = (status == StatusCode::PARTIAL_CONTENT)
+        .then(|| format!("bytes {start}-{}/{length}", end - 1));
     // A range within one page is read before answering: one write for
     // headers and body, and a failure still gets a proper status. Longer
     // reads stream, fetching pages ahead.
-    let headers = opened.headers.clone();
-    let (body, streamed) = if files.within_one_page(&(start..end)) {
+    if files.within_one_page(&(start..end)) {
         let bytes = files.read_small(&opened, start..end).await?;
-        (Body::from(bytes), false)
-    } else {
-        (Body::from_stream(files.stream(opened, start..end)), true)
-    };
-    let mut response = Response::new(body);
+        let mut prepared = Prepared::new(status, bytes);
+        let lines = opened.headers.iter().map(|(n, v)| (n, v.as_bytes()));
+        let range = content_range
+            .as_ref()
+            .map(|r| (&header::CONTENT_RANGE, r.as_bytes()));
+        for (name, value) in lines.chain(range) {
+            prepared
+                .header(name, value)
+                .expect("a version's headers and a range's digits are valid");
+        }
+        return Ok(prepared.into());
+    }
+    let headers = opened.headers.clone();
+    let mut response = Response::new(Body::from_stream(files.stream(opened, start..end)));
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     let response_headers = response.headers_mut();
-    // A body in one piece has an exact length, which hyper (and the router,
-    // for a HEAD) writes as Content-Length; a stream's is written here.
-    if streamed {
-        response_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
-    }
-    if status == StatusCode::PARTIAL_CONTENT {
+    // A stream's length is not the body's to say: it is written here.
+    response_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    if let Some(range) = content_range {
         response_headers.insert(
             header::CONTENT_RANGE,
-            HeaderValue::from_str(&format!("bytes {start}-{}/{length}", end - 1))
-                .expect("digits are a valid header"),
+            HeaderValue::try_from(range).expect("digits are a valid header"),
         );
     }
-    Ok(response)
+    Ok(response.into())
 }
 
 /// Whether an `If-Match` value (`*`, or comma-separated quoted tags, weak

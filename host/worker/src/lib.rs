@@ -3,7 +3,8 @@
 //!
 //! - [`cache`]: the page cache on disk, and its memory tier.
 //! - [`files`]: what a read does (UFS version, cache, single-flight fetches).
-//! - `http`: the routes; [`paths`] and [`range`] check what requests ask.
+//! - `http`: the routes; [`paths`] and [`range`] check what requests ask;
+//!   [`reply`]: the hot paths' answers, their heads written as text.
 //! - `access`: the cluster token every route but the open ones requires.
 //! - `metrics`: the Prometheus counters.
 //! - [`serve`]: the accept loop and its limits (header deadline and size,
@@ -22,6 +23,7 @@ mod http;
 mod metrics;
 pub mod paths;
 pub mod range;
+pub mod reply;
 pub mod serve;
 pub mod tls;
 

@@ -73,7 +73,7 @@ pub fn run(site: &SiteArgs, args: GatewayArgs) -> anyhow::Result<Outcome> {
         let stats = std::sync::Arc::new(azimuth_worker::serve::ServerStats::default());
         // The hot path is asked before the router (`Gateway::answer_directly`).
         let service = azimuth_worker::WorkerService::from_router(gateway.router())
-            .with_front(std::sync::Arc::new(HotPath(gateway.clone())));
+            .with_front(std::sync::Arc::new(gateway.clone()));
         let server = tokio::spawn(azimuth_worker::serve::serve(
             listener, service, None, limits, stats, stopped,
         ));
@@ -84,13 +84,4 @@ pub fn run(site: &SiteArgs, args: GatewayArgs) -> anyhow::Result<Outcome> {
         let _ = server.await;
         anyhow::Ok(Outcome::Success)
     })
-}
-
-/// The gateway's hot path, in front of its router on the accept loop.
-struct HotPath(Gateway);
-
-impl azimuth_worker::Front for HotPath {
-    fn answer(&self, head: &axum::http::request::Parts) -> Option<azimuth_worker::Answer> {
-        self.0.answer_directly(head)
-    }
 }
