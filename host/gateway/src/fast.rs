@@ -17,9 +17,9 @@ use axum::http::header::{
     ACCEPT_RANGES, AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, IF_MATCH,
     IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_UNMODIFIED_SINCE, LAST_MODIFIED, RANGE,
 };
-use axum::http::request::Parts;
-use axum::http::{HeaderValue, Method, Response, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Method, Response, StatusCode};
 use azimuth_worker::reply::{Prepared, Reply};
+use azimuth_worker::request::RequestHead;
 use bytes::Bytes;
 use futures::StreamExt;
 use s3s::dto::{ETagCondition, Range, Timestamp, TimestampFormat};
@@ -45,29 +45,31 @@ pub(crate) struct SimpleGet {
 /// The hot path's GET in the request `head` begins, or `None` when s3s
 /// must answer it (including every request s3s would refuse: a header it
 /// cannot parse is left for it to name).
-pub(crate) fn simple_get(head: &Parts, anonymous_read: bool) -> Option<SimpleGet> {
-    if !anonymous_read || head.method != Method::GET || head.uri.query().is_some() {
+pub(crate) fn simple_get(head: &RequestHead<'_>, anonymous_read: bool) -> Option<SimpleGet> {
+    if !anonymous_read || head.method() != Method::GET || head.query().is_some() {
         return None;
     }
     // The five headers that shape the answer, found in one pass over the
-    // few a request has (a `get` of each would hash its name): a request
-    // with one of them twice, with `Authorization` or with an `x-amz-*`
-    // header is s3s's.
-    let mut found: [Option<&HeaderValue>; 5] = [None; 5];
-    for (name, value) in &head.headers {
-        let slot = if name == RANGE {
-            0
-        } else if name == IF_MATCH {
-            1
-        } else if name == IF_NONE_MATCH {
-            2
-        } else if name == IF_MODIFIED_SINCE {
-            3
-        } else if name == IF_UNMODIFIED_SINCE {
-            4
-        } else if name == AUTHORIZATION || name.as_str().starts_with("x-amz-") {
-            return None;
-        } else {
+    // few a request has (names in any case, as sent): a request with one
+    // of them twice, with `Authorization` or with an `x-amz-*` header is
+    // s3s's.
+    let mut found: [Option<&[u8]>; 5] = [None; 5];
+    let shaping = [
+        RANGE,
+        IF_MATCH,
+        IF_NONE_MATCH,
+        IF_MODIFIED_SINCE,
+        IF_UNMODIFIED_SINCE,
+    ];
+    for (name, value) in head.headers() {
+        let is = |known: &HeaderName| name.eq_ignore_ascii_case(known.as_str().as_bytes());
+        let Some(slot) = shaping.iter().position(is) else {
+            let amz = name
+                .get(..6)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"x-amz-"));
+            if amz || is(&AUTHORIZATION) {
+                return None;
+            }
             continue;
         };
         if found[slot].replace(value).is_some() {
@@ -75,7 +77,7 @@ pub(crate) fn simple_get(head: &Parts, anonymous_read: bool) -> Option<SimpleGet
         }
     }
     // As s3s reads the path: percent-decoded, then split and validated.
-    let path = percent_encoding::percent_decode_str(head.uri.path())
+    let path = percent_encoding::percent_decode_str(head.path())
         .decode_utf8()
         .ok()?;
     let S3Path::Object { bucket, key } =
@@ -104,10 +106,10 @@ pub(crate) fn simple_get(head: &Parts, anonymous_read: bool) -> Option<SimpleGet
 
 /// A header's `value` parsed by `parse`: `Some(None)` when absent, `None`
 /// when present but unparsable (s3s's to refuse).
-fn parsed<T>(value: Option<&HeaderValue>, parse: impl Fn(&[u8]) -> Option<T>) -> Option<Option<T>> {
+fn parsed<T>(value: Option<&[u8]>, parse: impl Fn(&[u8]) -> Option<T>) -> Option<Option<T>> {
     match value {
         None => Some(None),
-        Some(value) => parse(value.as_bytes()).map(Some),
+        Some(value) => parse(value).map(Some),
     }
 }
 
@@ -236,9 +238,33 @@ fn error_response(error: S3Error) -> (Response<Body>, u64) {
 
 #[cfg(test)]
 mod tests {
-    use super::simple_get;
+    use super::SimpleGet;
     use axum::http::Request;
     use axum::http::request::Parts;
+    use axum::http::uri::PathAndQuery;
+    use azimuth_worker::request::RequestHead;
+
+    fn simple_get(head: &Parts, anonymous_read: bool) -> Option<SimpleGet> {
+        super::simple_get(&RequestHead::from_parts(head).unwrap(), anonymous_read)
+    }
+
+    #[test]
+    fn header_names_are_matched_in_any_case_as_sent() {
+        let read = |headers: &[(&'static [u8], &'static [u8])]| {
+            let head = RequestHead::get(PathAndQuery::from_static("/data/k"), headers);
+            super::simple_get(&head, true)
+        };
+        let get = read(&[(b"Host", b"h"), (b"RANGE", b"bytes=0-9")]).unwrap();
+        assert!(get.range.is_some());
+        for refused in [
+            &[(&b"X-Amz-Date"[..], &b"x"[..])][..],
+            &[(b"Authorization", b"AWS4-HMAC-SHA256 x")],
+            &[(b"Range", b"bytes=0-1"), (b"range", b"bytes=2-3")],
+            &[(b"If-Match", b"not a tag")],
+        ] {
+            assert!(read(refused).is_none(), "{refused:?}");
+        }
+    }
 
     fn get(uri: &str, headers: &[(&str, &str)]) -> Parts {
         let mut request = Request::get(uri);

@@ -41,6 +41,7 @@ use axum::response::Response;
 use azimuth_client::Client;
 use azimuth_cluster::config::{ConfigError, GatewaySettings, SiteConfig};
 use azimuth_ufs::MetadataCache;
+use azimuth_worker::request::RequestHead;
 use azimuth_worker::{Answer, Front};
 use s3s::service::{S3Service, S3ServiceBuilder};
 use tower::ServiceExt;
@@ -77,7 +78,9 @@ impl Inner {
             request.uri().query(),
         );
         let (head, body) = request.into_parts();
-        let response = match fast::simple_get(&head, self.settings.anonymous_read) {
+        let simple = RequestHead::from_parts(&head)
+            .and_then(|view| fast::simple_get(&view, self.settings.anonymous_read));
+        let response = match simple {
             Some(get) => self.serve_simple_get(get).await.0.into_response(),
             None => match service.oneshot(Request::from_parts(head, body)).await {
                 Ok(response) => response.map(Body::new),
@@ -166,7 +169,7 @@ impl Gateway {
     /// gateway is): axum's matching and handler plumbing cost a cached 4 KiB
     /// read some 3,000 instructions. The answer is boxed here, where it is
     /// made: it is a large future, and every move of it would copy it.
-    pub fn answer_directly(&self, head: &axum::http::request::Parts) -> Option<Answer> {
+    pub fn answer_directly(&self, head: &RequestHead<'_>) -> Option<Answer> {
         let started = Instant::now();
         let get = fast::simple_get(head, self.inner.settings.anonymous_read)?;
         let inner = self.inner.clone();
@@ -192,7 +195,7 @@ impl Gateway {
 /// The hot path, asked before the router by the worker's accept loop
 /// (`azimuth_worker::serve`, which `azimuth gateway` serves on).
 impl Front for Gateway {
-    fn answer(&self, head: &axum::http::request::Parts) -> Option<Answer> {
+    fn answer(&self, head: &RequestHead<'_>) -> Option<Answer> {
         self.answer_directly(head)
     }
 }

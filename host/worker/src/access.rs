@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use azimuth_cluster::prometheus;
@@ -56,25 +56,32 @@ impl Door {
 /// request needs the token or a client certificate the site's CA signed.
 pub async fn check(State(door): State<Arc<Door>>, request: Request, next: Next) -> Response {
     let certified = request.extensions().get::<PeerCertified>().is_some();
-    match door.refusal(request.uri().path(), request.headers(), certified) {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    match door.refusal(request.uri().path(), presented, certified) {
         Some(refused) => refused,
         None => next.run(request).await,
     }
 }
 
 impl Door {
-    /// The answer to a request for `path` with `headers`, over a
-    /// connection with a client certificate the site's CA signed if
-    /// `certified`, that may not come in; `None` if it may.
-    pub fn refusal(&self, path: &str, headers: &HeaderMap, certified: bool) -> Option<Response> {
+    /// The answer to a request for `path` with the `Authorization` value
+    /// `presented` (the first, if several), over a connection with a client
+    /// certificate the site's CA signed if `certified`, that may not come
+    /// in; `None` if it may.
+    pub fn refusal(
+        &self,
+        path: &str,
+        presented: Option<&[u8]>,
+        certified: bool,
+    ) -> Option<Response> {
         let settings = &self.settings;
         if settings.token.is_none() && settings.tls.is_none() || settings.is_open(path) || certified
         {
             return None;
         }
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .map(HeaderValue::as_bytes);
         let admission = match &settings.token {
             Some(token) => token.admits(presented),
             None => Admission::Missing,

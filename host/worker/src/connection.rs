@@ -30,8 +30,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
-use axum::http::request::Parts;
-use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, Uri, Version, header};
+use axum::http::uri::PathAndQuery;
+use axum::http::{StatusCode, header};
 use axum::response::Response;
 use bytes::{Buf, Bytes, BytesMut};
 use futures::StreamExt;
@@ -41,8 +41,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use crate::deadline::{self, ConnectionTimer};
-use crate::http::WorkerService;
+use crate::http::{Answer, WorkerService};
 use crate::reply::{Prepared, Reply, has_body};
+use crate::request::RequestHead;
 use crate::serve::{Limits, Watch};
 
 /// Headers a head taken here may have; one with more goes to hyper (whose
@@ -79,14 +80,10 @@ pub(crate) async fn serve<I>(
             Parse::Elsewhere => return hand_off(io, read.freeze(), service, http, watch).await,
             Parse::Head => {}
         }
-        // The head's bytes, shared by the parts built from them.
+        // The head's bytes, which its target shares.
         let bytes = read.split_to(head.length).freeze();
-        let Some(parts) = head.parts(&bytes) else {
+        let Some(answer) = head.answer(&bytes, service) else {
             return hand_off(io, replay(bytes, read), service, http, watch).await;
-        };
-        let answer = match service.answer_head(parts) {
-            Ok(answer) => answer,
-            Err(_) => return hand_off(io, replay(bytes, read), service, http, watch).await,
         };
         drop(bytes);
         let written = match answer.await {
@@ -229,21 +226,19 @@ fn parse(read: &[u8], max_header_bytes: usize, head: &mut Head) -> Parse {
 }
 
 impl Head {
-    /// The request's parts, sharing `bytes` (the head's); `None` when a
-    /// part does not make a valid target or header, for hyper to answer.
-    fn parts(&self, bytes: &Bytes) -> Option<Parts> {
-        let slice = |(start, end): Span| bytes.slice(start as usize..end as usize);
-        let (mut parts, ()) = Request::new(()).into_parts();
-        parts.method = Method::GET;
-        parts.version = Version::HTTP_11;
-        parts.uri = Uri::from_maybe_shared(slice(self.target)).ok()?;
-        parts.headers.reserve(self.count);
-        for &(name, value) in &self.headers[..self.count] {
-            let name = HeaderName::from_bytes(&bytes[name.0 as usize..name.1 as usize]).ok()?;
-            let value = HeaderValue::from_maybe_shared(slice(value)).ok()?;
-            parts.headers.append(name, value);
+    /// The answer of `service` to the request whose head is `bytes`;
+    /// `None` when the target is not one `http` takes (hyper answers 400)
+    /// or when neither the front nor the direct read takes the request.
+    fn answer(&self, bytes: &Bytes, service: &WorkerService) -> Option<Answer> {
+        let (start, end) = self.target;
+        let target =
+            PathAndQuery::from_maybe_shared(bytes.slice(start as usize..end as usize)).ok()?;
+        let at = |(start, end): Span| &bytes[start as usize..end as usize];
+        let mut headers: [(&[u8], &[u8]); MAX_HEADERS] = [(&[], &[]); MAX_HEADERS];
+        for (slot, &(name, value)) in headers.iter_mut().zip(&self.headers[..self.count]) {
+            *slot = (at(name), at(value));
         }
-        Some(parts)
+        service.answer_head(&RequestHead::get(target, &headers[..self.count]))
     }
 }
 
@@ -591,6 +586,7 @@ mod date {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
 
     fn parsed(read: &[u8], cap: usize) -> (Parse, Head) {
         let mut head = Head::new();
@@ -603,13 +599,16 @@ mod tests {
         let (parse, head) = parsed(read, 8192);
         assert!(matches!(parse, Parse::Head));
         assert_eq!(head.length, read.len() - b"GET /next".len());
-        let bytes = Bytes::copy_from_slice(&read[..head.length]);
-        let parts = head.parts(&bytes).expect("valid parts");
-        assert_eq!(parts.uri.path(), "/files/a%20b");
-        assert_eq!(parts.uri.query(), Some("x=1"));
-        assert_eq!(parts.headers["host"], "h");
-        assert_eq!(parts.headers["range"], "bytes=0-1");
-        assert_eq!(parts.headers.len(), 2);
+        let at = |(start, end): Span| &read[start as usize..end as usize];
+        assert_eq!(at(head.target), b"/files/a%20b?x=1");
+        let headers: Vec<_> = head.headers[..head.count]
+            .iter()
+            .map(|&(name, value)| (at(name), at(value)))
+            .collect();
+        assert_eq!(
+            headers,
+            [(&b"Host"[..], &b"h"[..]), (b"Range", b"bytes=0-1")]
+        );
     }
 
     #[test]

@@ -19,7 +19,6 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -37,6 +36,7 @@ use crate::access::{self, Door};
 use crate::files::{Files, Opened, ReadError};
 use crate::range::{self, RangeRequest};
 use crate::reply::{Prepared, Reply};
+use crate::request::RequestHead;
 use crate::serve::ServerStats;
 use crate::tls::PeerCertified;
 use crate::{is_registered, paths};
@@ -99,10 +99,10 @@ impl From<ReadError> for Failure {
     }
 }
 
-/// The checked UFS path of a request to `/<prefix>/...`, from the raw URI so
-/// that encoded separators are seen before decoding.
-fn file_path<'a>(uri: &'a Uri, prefix: &str) -> Result<Cow<'a, str>, Failure> {
-    let raw = uri.path().strip_prefix(prefix).unwrap_or("");
+/// The checked UFS path of a request to `/<prefix>/...`, from the raw
+/// target's `path` so that encoded separators are seen before decoding.
+fn file_path<'a>(path: &'a str, prefix: &str) -> Result<Cow<'a, str>, Failure> {
+    let raw = path.strip_prefix(prefix).unwrap_or("");
     paths::check(raw)
         .map_err(|why| Failure(StatusCode::BAD_REQUEST, format!("bad path {raw:?}: {why}")))
 }
@@ -171,38 +171,41 @@ pub type Answer = Pin<Box<dyn Future<Output = Reply> + Send>>;
 pub trait Front: Send + Sync + 'static {
     /// The answer to the request `head` begins if this front takes it;
     /// `None` leaves it to the router.
-    fn answer(&self, head: &Parts) -> Option<Answer>;
+    fn answer(&self, head: &RequestHead<'_>) -> Option<Answer>;
 }
 
 impl WorkerService {
     /// The answer to a request without a body, by its `head`, when the
-    /// front or the direct read takes it; the head back when the router
-    /// must (`connection` then hands the connection to hyper).
-    // The head comes back whole for the router; boxing it would cost an
-    // allocation on every request the router serves.
-    #[expect(clippy::result_large_err)]
-    pub(crate) fn answer_head(&self, head: Parts) -> Result<Answer, Parts> {
+    /// front or the direct read takes it; `None` when the router must
+    /// (`connection` then hands the connection to hyper).
+    pub(crate) fn answer_head(&self, head: &RequestHead<'_>) -> Option<Answer> {
         if let Some(front) = &self.front
-            && let Some(answer) = front.answer(&head)
+            && let Some(answer) = front.answer(head)
         {
-            return Ok(answer);
+            return Some(answer);
         }
-        if let Some((files, door)) = &self.direct
-            && head.method == Method::GET
-            && head.uri.path().starts_with(api::FILES)
-        {
-            let (files, door, certified) = (files.clone(), door.clone(), self.certified);
-            return Ok(Box::pin(async move {
-                let (uri, headers) = (&head.uri, &head.headers);
-                if let Some(refused) = door.refusal(uri.path(), headers, certified) {
-                    return refused.into();
-                }
-                serve_file(&files, uri, headers)
-                    .await
-                    .unwrap_or_else(|failure| failure.into_response().into())
-            }));
+        let (files, door) = self.direct.as_ref()?;
+        if head.method() != Method::GET || !head.path().starts_with(api::FILES) {
+            return None;
         }
-        Err(head)
+        // The door is asked here, while the head is at hand; the read
+        // takes the two headers it looks at (the first of each, as
+        // `HeaderMap::get` gives it).
+        let authorization = head.header(&header::AUTHORIZATION);
+        if let Some(refused) = door.refusal(head.path(), authorization, self.certified) {
+            return Some(Box::pin(std::future::ready(refused.into())));
+        }
+        let files = files.clone();
+        let target = head.target().clone();
+        let wanted = Wanted {
+            range: head.header(&header::RANGE).map(<[u8]>::to_vec),
+            if_match: head.header(&header::IF_MATCH).map(<[u8]>::to_vec),
+        };
+        Some(Box::pin(async move {
+            serve_file(&files, target.path(), wanted.as_ref())
+                .await
+                .unwrap_or_else(|failure| failure.into_response().into())
+        }))
     }
 }
 
@@ -213,16 +216,32 @@ impl hyper::service::Service<Request<Incoming>> for WorkerService {
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let (head, body) = request.into_parts();
-        let head = match self.answer_head(head) {
-            Ok(answer) => return Box::pin(answer.map(|reply| Ok(reply.into_response()))),
-            Err(head) => head,
-        };
+        let answer = RequestHead::from_parts(&head).and_then(|view| self.answer_head(&view));
+        if let Some(answer) = answer {
+            return Box::pin(answer.map(|reply| Ok(reply.into_response())));
+        }
         let mut request = Request::from_parts(head, body);
         if self.certified {
             request.extensions_mut().insert(PeerCertified);
         }
         let router = self.router.clone();
         Box::pin(router.oneshot(request))
+    }
+}
+
+/// What a read asks beyond its file: a `Range`, an `If-Match`.
+#[derive(Default)]
+struct Wanted<T> {
+    range: Option<T>,
+    if_match: Option<T>,
+}
+
+impl Wanted<Vec<u8>> {
+    fn as_ref(&self) -> Wanted<&[u8]> {
+        Wanted {
+            range: self.range.as_deref(),
+            if_match: self.if_match.as_deref(),
+        }
     }
 }
 
@@ -233,41 +252,46 @@ async fn get_file(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, Failure> {
-    serve_file(&state.files, &uri, &headers)
+    let wanted = Wanted {
+        range: headers.get(header::RANGE).map(HeaderValue::as_bytes),
+        if_match: headers.get(header::IF_MATCH).map(HeaderValue::as_bytes),
+    };
+    serve_file(&state.files, uri.path(), wanted)
         .await
         .map(Reply::into_response)
 }
 
-/// The answer to a read of the file `uri` names.
-async fn serve_file(files: &Arc<Files>, uri: &Uri, headers: &HeaderMap) -> Result<Reply, Failure> {
-    let path = file_path(uri, api::FILES)?;
+/// The answer to a read of the file the target `path` (`/files/...`, not
+/// decoded) names, with what it asks beyond the file.
+async fn serve_file(
+    files: &Arc<Files>,
+    path: &str,
+    wanted: Wanted<&[u8]>,
+) -> Result<Reply, Failure> {
+    let path = file_path(path, api::FILES)?;
     let opened = files.open(&path).await?;
-    // The two headers a read looks at, found in one pass over the few a
-    // request has (a `get` hashes the name): the first of each, as `get`.
-    let (mut if_match, mut range) = (None, None);
-    for (name, value) in headers {
-        if *name == header::RANGE {
-            range.get_or_insert(value);
-        } else if *name == header::IF_MATCH {
-            if_match.get_or_insert(value);
-        }
-    }
     // A reader that must not mix versions (the S3 gateway) names the one it
     // reads; this worker may know another.
-    if let Some(expected) = if_match
-        && !etag_matches(expected.as_bytes(), &opened.key.version)
+    if let Some(expected) = wanted.if_match
+        && !etag_matches(expected, &opened.key.version)
     {
         return Err(Failure(
             StatusCode::PRECONDITION_FAILED,
             format!(
                 "{path} is version \"{}\" here, not {}",
                 opened.key.version,
-                String::from_utf8_lossy(expected.as_bytes())
+                String::from_utf8_lossy(expected)
             ),
         ));
     }
     let length = opened.file.length;
-    let range_header = range.map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    // A value that is not visible ASCII is no range (as `to_str` judges).
+    let range_header = wanted.range.map(|v| {
+        std::str::from_utf8(v)
+            .ok()
+            .filter(|v| v.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)))
+            .unwrap_or("\u{fffd}")
+    });
     let wanted = range::parse(range_header, length)
         .map_err(|why| Failure(StatusCode::RANGE_NOT_SATISFIABLE, why))?;
     let (status, start, end) = match wanted {
@@ -355,20 +379,20 @@ async fn status(
     State(state): State<AppState>,
     uri: Uri,
 ) -> Result<axum::Json<FileStatus>, Failure> {
-    let path = file_path(&uri, api::STATUS)?;
+    let path = file_path(uri.path(), api::STATUS)?;
     let opened = state.files.open(&path).await?;
     Ok(file_status(&state.files, &opened, None))
 }
 
 async fn load(State(state): State<AppState>, uri: Uri) -> Result<axum::Json<FileStatus>, Failure> {
-    let path = file_path(&uri, api::LOAD)?;
+    let path = file_path(uri.path(), api::LOAD)?;
     let opened = state.files.open(&path).await?;
     let loaded = state.files.load(&opened).await?;
     Ok(file_status(&state.files, &opened, Some(loaded)))
 }
 
 async fn free(State(state): State<AppState>, uri: Uri) -> Result<axum::Json<Freed>, Failure> {
-    let path = file_path(&uri, api::CACHE)?;
+    let path = file_path(uri.path(), api::CACHE)?;
     let freed_bytes = state.files.free(&path).await?;
     Ok(axum::Json(Freed {
         path: path.into_owned(),

@@ -4,7 +4,8 @@
 //! - [`cache`]: the page cache on disk, and its memory tier.
 //! - [`files`]: what a read does (UFS version, cache, single-flight fetches).
 //! - `http`: the routes; [`paths`] and [`range`] check what requests ask;
-//!   [`reply`]: the hot paths' answers, their heads written as text.
+//!   [`request`] and [`reply`]: a request's head as the hot paths read it,
+//!   and their answers, with heads written as text.
 //! - `access`: the cluster token every route but the open ones requires.
 //! - `metrics`: the Prometheus counters.
 //! - [`serve`]: the accept loop and its limits (header deadline and size,
@@ -24,6 +25,7 @@ mod metrics;
 pub mod paths;
 pub mod range;
 pub mod reply;
+pub mod request;
 pub mod serve;
 pub mod tls;
 

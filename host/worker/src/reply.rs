@@ -3,8 +3,8 @@
 //! A cached 4 KiB read's answer has five or six headers. Built as a
 //! `HeaderMap` (hashed inserts into a map allocated for the answer, each
 //! value checked, then each written out and the map dropped), they cost a
-//! gateway's GetObject some 2,000 instructions, more than the client's
-//! routing decision. A [`Prepared`] answer carries its header lines as the
+//! gateway's GetObject 1,760 of its 27,300 instructions (callgrind), more
+//! than the client's routing decision. A [`Prepared`] answer carries its header lines as the
 //! text they are written as, checked once as they are added; the worker's
 //! own connection writes them in one copy, and hyper's (for the requests it
 //! serves) gets an ordinary [`Response`] made from them.
