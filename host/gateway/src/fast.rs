@@ -12,13 +12,15 @@
 //! both paths answer every case alike (`test_gateway.py`,
 //! `test_the_hot_path_answers_as_s3s_does`).
 
+use std::sync::LazyLock;
+
 use axum::body::Body;
 use axum::http::header::{
     ACCEPT_RANGES, AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, IF_MATCH,
     IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_UNMODIFIED_SINCE, LAST_MODIFIED, RANGE,
 };
 use axum::http::{HeaderName, HeaderValue, Method, Response, StatusCode};
-use azimuth_worker::reply::{Prepared, Reply};
+use azimuth_worker::reply::{HeaderLines, Prepared, Reply};
 use azimuth_worker::request::RequestHead;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -143,6 +145,18 @@ impl Inner {
     }
 }
 
+/// The headers of every object's answer, checked once.
+static EVERY_OBJECT: LazyLock<HeaderLines> = LazyLock::new(|| {
+    let mut lines = HeaderLines::new();
+    for (name, value) in [
+        (ACCEPT_RANGES, &b"bytes"[..]),
+        (CONTENT_TYPE, b"application/octet-stream"),
+    ] {
+        lines.push(&name, value).expect("valid header text");
+    }
+    lines
+});
+
 /// GetObject's answer, with the headers s3s gives `get_object`'s output,
 /// and its length. A body read whole is answered with its head written as
 /// text ([`Prepared`]); a stream, as a [`Response`].
@@ -184,18 +198,14 @@ fn object_response(read: ObjectRead) -> (Reply, u64) {
         }
     };
     let mut prepared = Prepared::new(status, body);
+    prepared.extend(&EVERY_OBJECT);
     let range = read
         .content_range
         .as_ref()
         .map(|r| (&CONTENT_RANGE, r.as_bytes()));
-    let lines = [(&ACCEPT_RANGES, &b"bytes"[..])]
+    let lines = range
         .into_iter()
-        .chain(range)
-        .chain([
-            (&CONTENT_TYPE, &b"application/octet-stream"[..]),
-            (&ETAG, &etag),
-            (&LAST_MODIFIED, last_modified),
-        ]);
+        .chain([(&ETAG, &etag[..]), (&LAST_MODIFIED, last_modified)]);
     for (name, value) in lines {
         // A value that is not header text is left out, as s3s leaves out
         // a field it cannot write (none of these can be such a value).

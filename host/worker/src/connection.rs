@@ -459,7 +459,7 @@ async fn write_prepared<I: AsyncWrite + Unpin>(
 ) -> io::Result<()> {
     out.clear();
     push_status_line(out, prepared.status);
-    out.extend_from_slice(&prepared.lines);
+    out.extend_from_slice(prepared.lines.as_bytes());
     let body = has_body(prepared.status).then_some(&prepared.body[..]);
     if let Some(body) = body {
         let mut digits = itoa::Buffer::new();

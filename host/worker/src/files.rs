@@ -25,6 +25,7 @@ use tokio::sync::OnceCell;
 
 use crate::cache::memory::MemoryPages;
 use crate::cache::{FileKey, PageKey, PageStore};
+use crate::reply::HeaderLines;
 use azimuth_ufs::{MetadataCache, UfsError, UfsFile};
 
 /// Pages fetched ahead of the one being sent.
@@ -75,6 +76,9 @@ pub struct Opened {
     /// `key.version` + `"`), `Accept-Ranges` and `Content-Type`, built once
     /// per version (a copy of a built map costs a third of three inserts).
     pub headers: HeaderMap,
+    /// The same headers as lines, for answers written as text
+    /// ([`crate::reply::Prepared`]).
+    pub lines: HeaderLines,
 }
 
 /// Versions remembered opened (see `Files::opened`).
@@ -168,19 +172,26 @@ impl Files {
             let current = key.clone();
             blocking(move || store.remove_other_versions(&current)).await?;
         }
-        let etag =
-            HeaderValue::from_str(&format!("\"{}\"", key.version)).expect("hex is a valid header");
+        let etag = format!("\"{}\"", key.version);
+        let every_answer = [
+            (header::ETAG, etag.as_bytes()),
+            (header::ACCEPT_RANGES, &b"bytes"[..]),
+            (header::CONTENT_TYPE, b"application/octet-stream"),
+        ];
         let mut headers = HeaderMap::with_capacity(4);
-        headers.insert(header::ETAG, etag);
-        headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/octet-stream"),
-        );
+        let mut lines = HeaderLines::new();
+        for (name, value) in every_answer {
+            lines
+                .push(&name, value)
+                .expect("hex and names are valid headers");
+            let value = HeaderValue::from_bytes(value).expect("hex and names are valid headers");
+            headers.insert(name, value);
+        }
         let opened = Arc::new(Opened {
             file: Arc::unwrap_or_clone(file),
             key,
             headers,
+            lines,
         });
         self.opened
             .lock()

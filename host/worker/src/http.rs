@@ -321,14 +321,11 @@ async fn serve_file(
     if files.within_one_page(&(start..end)) {
         let bytes = files.read_small(&opened, start..end).await?;
         let mut prepared = Prepared::new(status, bytes);
-        let lines = opened.headers.iter().map(|(n, v)| (n, v.as_bytes()));
-        let range = content_range
-            .as_ref()
-            .map(|r| (&header::CONTENT_RANGE, r.as_bytes()));
-        for (name, value) in lines.chain(range) {
+        prepared.extend(&opened.lines);
+        if let Some(range) = content_range {
             prepared
-                .header(name, value)
-                .expect("a version's headers and a range's digits are valid");
+                .header(&header::CONTENT_RANGE, range.as_bytes())
+                .expect("a range's digits are a valid header");
         }
         return Ok(prepared.into());
     }

@@ -55,16 +55,21 @@ impl From<Prepared> for Reply {
 }
 
 /// An answer whose body is in memory, whole: its status, its header lines
-/// (`name: value\r\n` each) and its bytes. `Content-Length` (from the
-/// body), `Date` and `Connection` are the connection's to write, as hyper
-/// writes them; a status without a body (1xx, 204, 304) is written
-/// without one.
+/// and its bytes. `Content-Length` (from the body), `Date` and
+/// `Connection` are the connection's to write, as hyper writes them; a
+/// status without a body (1xx, 204, 304) is written without one.
 #[derive(Debug)]
 pub struct Prepared {
     pub(crate) status: StatusCode,
-    pub(crate) lines: Vec<u8>,
+    pub(crate) lines: HeaderLines,
     pub(crate) body: Bytes,
 }
+
+/// Header lines (`name: value\r\n` each), each checked as it is added: to
+/// build once and add to many answers ([`Prepared::extend`]), such as the
+/// headers every read of one file version answers with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderLines(Vec<u8>);
 
 /// A header a [`Prepared`] answer refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +96,54 @@ fn is_header_value(value: &[u8]) -> bool {
     })
 }
 
+impl HeaderLines {
+    /// No line yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds the header `name: value`. Refused: a value with a control
+    /// character, and the headers the connection writes itself
+    /// (`Content-Length`, `Transfer-Encoding`, `Date`, `Connection`).
+    pub fn push(&mut self, name: &HeaderName, value: &[u8]) -> Result<(), InvalidHeader> {
+        let refuse = |why| {
+            Err(InvalidHeader {
+                name: name.clone(),
+                why,
+            })
+        };
+        if [
+            &header::CONTENT_LENGTH,
+            &header::TRANSFER_ENCODING,
+            &header::DATE,
+            &header::CONNECTION,
+        ]
+        .contains(&name)
+        {
+            return refuse("written by the connection, from the answer itself");
+        }
+        if !is_header_value(value) {
+            return refuse("the value has a control character");
+        }
+        let name = name.as_str().as_bytes();
+        self.0.reserve(name.len() + value.len() + 4);
+        for piece in [name, b": ", value, b"\r\n"] {
+            self.0.extend_from_slice(piece);
+        }
+        Ok(())
+    }
+
+    /// Each line's (name, value), in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        header_lines(&self.0)
+    }
+
+    /// The lines as written.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 /// Whether an answer of `status` has a body (not a 1xx, 204 or 304).
 pub(crate) fn has_body(status: StatusCode) -> bool {
     !(status.is_informational()
@@ -115,38 +168,20 @@ impl Prepared {
     pub fn new(status: StatusCode, body: Bytes) -> Self {
         Self {
             status,
-            lines: Vec::with_capacity(192),
+            lines: HeaderLines(Vec::with_capacity(192)),
             body,
         }
     }
 
-    /// Adds the header `name: value`. Refused: a value with a control
-    /// character, and the headers the connection writes itself
-    /// (`Content-Length`, `Transfer-Encoding`, `Date`, `Connection`).
+    /// Adds the header `name: value` (refused as [`HeaderLines::push`]
+    /// refuses one).
     pub fn header(&mut self, name: &HeaderName, value: &[u8]) -> Result<(), InvalidHeader> {
-        let refuse = |why| {
-            Err(InvalidHeader {
-                name: name.clone(),
-                why,
-            })
-        };
-        if [
-            &header::CONTENT_LENGTH,
-            &header::TRANSFER_ENCODING,
-            &header::DATE,
-            &header::CONNECTION,
-        ]
-        .contains(&name)
-        {
-            return refuse("written by the connection, from the answer itself");
-        }
-        if !is_header_value(value) {
-            return refuse("the value has a control character");
-        }
-        for piece in [name.as_str().as_bytes(), b": ", value, b"\r\n"] {
-            self.lines.extend_from_slice(piece);
-        }
-        Ok(())
+        self.lines.push(name, value)
+    }
+
+    /// Adds `lines`, checked when they were made.
+    pub fn extend(&mut self, lines: &HeaderLines) {
+        self.lines.0.extend_from_slice(&lines.0);
     }
 
     /// The answer's status.
@@ -161,7 +196,7 @@ impl Prepared {
 
     /// The headers added, in order, as (name, value).
     pub fn headers(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        header_lines(&self.lines)
+        self.lines.iter()
     }
 
     /// The same answer as a [`Response`].
@@ -175,7 +210,7 @@ impl Prepared {
         let mut response = Response::new(Body::from(body));
         *response.status_mut() = status;
         let headers = response.headers_mut();
-        for (name, value) in header_lines(&lines) {
+        for (name, value) in lines.iter() {
             // Both were checked as they were added.
             if let (Ok(name), Ok(value)) =
                 (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
@@ -224,6 +259,29 @@ mod tests {
     }
 
     #[test]
+    fn lines_made_once_are_added_to_an_answer_after_its_own() {
+        let mut version = HeaderLines::new();
+        version.push(&header::ETAG, b"\"0a\"").unwrap();
+        version.push(&header::ACCEPT_RANGES, b"bytes").unwrap();
+        let mut prepared = Prepared::new(StatusCode::OK, Bytes::from_static(b"x"));
+        prepared.header(&header::CONTENT_TYPE, b"a/b").unwrap();
+        prepared.extend(&version);
+        let headers: Vec<_> = prepared.headers().collect();
+        assert_eq!(
+            headers,
+            [
+                (&b"content-type"[..], &b"a/b"[..]),
+                (b"etag", b"\"0a\""),
+                (b"accept-ranges", b"bytes"),
+            ]
+        );
+        assert_eq!(
+            version.as_bytes(),
+            b"etag: \"0a\"\r\naccept-ranges: bytes\r\n"
+        );
+    }
+
+    #[test]
     fn a_prepared_answer_refuses_line_breaks_and_the_connections_own_headers() {
         let mut prepared = Prepared::new(StatusCode::OK, Bytes::new());
         for bad in [&b"a\r\nx-injected: 1"[..], b"a\nb", b"nul\0", b"del\x7f"] {
@@ -238,6 +296,10 @@ mod tests {
         ] {
             assert!(prepared.header(&own, b"1").is_err(), "{own}");
         }
+        let mut lines = HeaderLines::new();
+        assert!(lines.push(&header::ETAG, b"a\r\nb").is_err());
+        assert!(lines.push(&header::DATE, b"today").is_err());
+        assert!(lines.as_bytes().is_empty());
         // Tabs, spaces and bytes past ASCII are header text.
         prepared.header(&header::ETAG, b"a\tb c\xe9").unwrap();
         assert_eq!(prepared.headers().count(), 1);
