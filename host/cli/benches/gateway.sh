@@ -19,9 +19,13 @@
 # core gets a scheduler's time slice in its tail (BENCHMARKS.md, "serving
 # threads").
 #
-# Run: host/cli/benches/gateway.sh [SECONDS] [THREADS] [SECTIONS]
+# Run: host/cli/benches/gateway.sh [SECONDS] [THREADS] [SECTIONS] [ROUNDS]
 #      (SECONDS of each wrk run, 8 by default; THREADS: auto by default;
-#      SECTIONS: which of 1-4 to run, as "1" or "24", all by default.
+#      SECTIONS: which of 1-4 to run, as "1" or "24", all by default;
+#      ROUNDS: section 1 runs nginx's proxy and the gateway this many times
+#      each, alternately and in turn first, and ends with the median of the
+#      rounds' ratios: a run's load drifts, and one pair of runs can land
+#      on either side of it. 1 by default.
 #      Installs nginx-light and wrk with apt-get, and the Python tools with
 #      tests/python-env)
 set -euo pipefail
@@ -32,6 +36,8 @@ threads=${2:-auto}
 sections=${3:-1234}
 [[ "$sections" =~ ^[1-4]+$ ]] || { echo "SECTIONS must be digits 1-4, such as 1 or 24, not $sections" >&2; exit 2; }
 section() { [[ "$sections" == *"$1"* ]]; }
+rounds=${4:-1}
+[ "$rounds" -ge 1 ] 2>/dev/null || { echo "ROUNDS must be a count of 1 or more, not $rounds" >&2; exit 2; }
 tests/prereqs nginx-light wrk python3-venv
 venv=$(tests/python-env)
 export PATH="$venv/bin:$PATH:/usr/sbin"
@@ -125,17 +131,45 @@ echo "1. cached GetObject (cpu: the server's CPU per request, user + kernel;"
 echo "   the worker's own when read directly, the proxy's otherwise)"
 printf '%-6s %-22s %10s %10s %16s %10s %10s\n' size path "req/s" "p99" "cpu us/req" "vs nginx" "vs worker"
 nginx_pids=$(pgrep -f "nginx: worker process" | tr '\n' ' ')
+: >"$tmp/rounds"
 for f in f4k f64k; do
   read -r w_rps w_p99 w_user w_sys < <(run "http://$worker/files/bench/$f" "$worker_pid")
-  read -r n_rps n_p99 n_user n_sys < <(run "http://127.0.0.1:$nginx_port/bench/$f" "$nginx_pids")
-  read -r g_rps g_p99 g_user g_sys < <(run "http://$gateway/bench/$f" "$gateway_pid")
   printf '%-6s %-22s %10s %10s %16s %10s %10s\n' "$f" "worker direct" "$w_rps" "$w_p99" "$w_user + $w_sys" "" ""
-  printf '%-6s %-22s %10s %10s %16s %10s %10s\n' "$f" "nginx proxy -> worker" "$n_rps" "$n_p99" \
-    "$n_user + $n_sys" "" "$(awk -v a="$n_rps" -v b="$w_rps" 'BEGIN { printf "%.2fx", a / b }')"
-  printf '%-6s %-22s %10s %10s %16s %10s %10s\n' "$f" "gateway" "$g_rps" "$g_p99" "$g_user + $g_sys" \
-    "$(awk -v a="$g_rps" -v b="$n_rps" 'BEGIN { printf "%.2fx", a / b }')" \
-    "$(awk -v a="$g_rps" -v b="$w_rps" 'BEGIN { printf "%.2fx", a / b }')"
+  for round in $(seq "$rounds"); do
+    # In turn first: whichever runs second meets the load the first left.
+    if [ $((round % 2)) = 1 ]; then
+      read -r n_rps n_p99 n_user n_sys < <(run "http://127.0.0.1:$nginx_port/bench/$f" "$nginx_pids")
+      read -r g_rps g_p99 g_user g_sys < <(run "http://$gateway/bench/$f" "$gateway_pid")
+    else
+      read -r g_rps g_p99 g_user g_sys < <(run "http://$gateway/bench/$f" "$gateway_pid")
+      read -r n_rps n_p99 n_user n_sys < <(run "http://127.0.0.1:$nginx_port/bench/$f" "$nginx_pids")
+    fi
+    printf '%-6s %-22s %10s %10s %16s %10s %10s\n' "$f" "nginx proxy -> worker" "$n_rps" "$n_p99" \
+      "$n_user + $n_sys" "" "$(awk -v a="$n_rps" -v b="$w_rps" 'BEGIN { printf "%.2fx", a / b }')"
+    printf '%-6s %-22s %10s %10s %16s %10s %10s\n' "$f" "gateway" "$g_rps" "$g_p99" "$g_user + $g_sys" \
+      "$(awk -v a="$g_rps" -v b="$n_rps" 'BEGIN { printf "%.2fx", a / b }')" \
+      "$(awk -v a="$g_rps" -v b="$w_rps" 'BEGIN { printf "%.2fx", a / b }')"
+    echo "$f $n_rps $g_rps $n_p99 $g_p99" >>"$tmp/rounds"
+  done
 done
+if [ "$rounds" -gt 1 ]; then
+  # wrk prints p99 as 512.00us, 1.20ms or 1.01s.
+  python3 - "$tmp/rounds" <<'MEDIAN'
+import statistics, sys
+def seconds(text):
+    for unit, scale in (("us", 1e-6), ("ms", 1e-3), ("s", 1.0)):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * scale
+    raise SystemExit(f"a p99 wrk did not print as a time: {text}")
+rows = [line.split() for line in open(sys.argv[1])]
+for size in dict.fromkeys(row[0] for row in rows):
+    mine = [row for row in rows if row[0] == size]
+    ratio = statistics.median(float(g) / float(n) for _, n, g, _, _ in mine)
+    p99 = statistics.median(seconds(gp) / seconds(np) for _, _, _, np, gp in mine)
+    print(f"{size}: median of {len(mine)} rounds, gateway / nginx proxy: {ratio:.2f}x requests/s, "
+          f"p99 {p99:.2f}x nginx's")
+MEDIAN
+fi
 
 fi
 
