@@ -4,10 +4,11 @@
 //! `HeaderMap` (hashed inserts into a map allocated for the answer, each
 //! value checked, then each written out and the map dropped), they cost a
 //! gateway's GetObject 1,760 of its 27,300 instructions (callgrind), more
-//! than the client's routing decision. A [`Prepared`] answer carries its header lines as the
-//! text they are written as, checked once as they are added; the worker's
-//! own connection writes them in one copy, and hyper's (for the requests it
-//! serves) gets an ordinary [`Response`] made from them.
+//! than the client's routing decision. A [`Prepared`] answer carries its
+//! header lines as the text they are written as, checked once as they are
+//! added ([`HeaderLines`]); the worker's own connection writes them in one
+//! copy, and hyper's (for the requests it serves) gets an ordinary
+//! [`Response`] made from them.
 
 use std::fmt;
 
@@ -71,7 +72,7 @@ pub struct Prepared {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HeaderLines(Vec<u8>);
 
-/// A header a [`Prepared`] answer refused.
+/// A header [`HeaderLines`] (and so a [`Prepared`] answer) refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidHeader {
     name: HeaderName,
