@@ -169,7 +169,21 @@ fn object_response(read: ObjectRead) -> (Reply, u64) {
     // The ETag as s3s writes a strong one, and the IMF-fixdate it writes
     // (`TimestampFormat::HttpDate`), formatted once per version.
     let etag = [b"\"", read.file.etag().as_bytes(), b"\""].concat();
-    let last_modified = read.file.http_date().as_bytes();
+    let mut lines = HeaderLines::with_capacity(192);
+    lines.extend(&EVERY_OBJECT);
+    let range = read
+        .content_range
+        .as_ref()
+        .map(|r| (&CONTENT_RANGE, r.as_bytes()));
+    let own = range.into_iter().chain([
+        (&ETAG, &etag[..]),
+        (&LAST_MODIFIED, read.file.http_date().as_bytes()),
+    ]);
+    for (name, value) in own {
+        // A value that is not header text is left out, as s3s leaves out
+        // a field it cannot write (none of these can be such a value).
+        let _ = lines.push(name, value);
+    }
     let body = match read.body {
         ObjectBody::Empty => Bytes::new(),
         ObjectBody::Whole(bytes) => bytes,
@@ -177,41 +191,17 @@ fn object_response(read: ObjectRead) -> (Reply, u64) {
             let body = Body::from_stream(futures::stream::iter([Ok(first)]).chain(rest));
             let mut response = Response::new(body);
             *response.status_mut() = status;
-            let headers = response.headers_mut();
-            headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-            headers.insert(CONTENT_LENGTH, HeaderValue::from(read.length));
-            if let Some(range) = read.content_range
-                && let Ok(value) = HeaderValue::try_from(range)
-            {
-                headers.insert(CONTENT_RANGE, value);
-            }
-            headers.insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("application/octet-stream"),
-            );
-            for (name, value) in [(ETAG, etag), (LAST_MODIFIED, last_modified.to_vec())] {
-                if let Ok(value) = HeaderValue::try_from(value) {
-                    headers.insert(name, value);
-                }
-            }
+            *response.headers_mut() = lines.to_map();
+            response
+                .headers_mut()
+                .insert(CONTENT_LENGTH, HeaderValue::from(read.length));
             return (response.into(), read.length);
         }
     };
-    let mut prepared = Prepared::new(status, body);
-    prepared.extend(&EVERY_OBJECT);
-    let range = read
-        .content_range
-        .as_ref()
-        .map(|r| (&CONTENT_RANGE, r.as_bytes()));
-    let lines = range
-        .into_iter()
-        .chain([(&ETAG, &etag[..]), (&LAST_MODIFIED, last_modified)]);
-    for (name, value) in lines {
-        // A value that is not header text is left out, as s3s leaves out
-        // a field it cannot write (none of these can be such a value).
-        let _ = prepared.header(name, value);
-    }
-    (prepared.into(), read.length)
+    (
+        Prepared::with_lines(status, body, lines).into(),
+        read.length,
+    )
 }
 
 /// An S3 error as s3s answers it: its status, and its XML (and the XML's

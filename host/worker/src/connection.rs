@@ -437,13 +437,7 @@ async fn write_response<I: AsyncWrite + Unpin>(
         push_header(out, b"transfer-encoding", b"chunked");
         Framing::Chunked
     };
-    if !dated {
-        date::now(|date| push_header(out, b"date", date));
-    }
-    if closing {
-        push_header(out, b"connection", b"close");
-    }
-    out.extend_from_slice(b"\r\n");
+    end_head(out, dated, closing);
     write_body(io, out, body, framing).await?;
     io.flush().await
 }
@@ -465,14 +459,23 @@ async fn write_prepared<I: AsyncWrite + Unpin>(
         let mut digits = itoa::Buffer::new();
         push_header(out, b"content-length", digits.format(body.len()).as_bytes());
     }
-    date::now(|date| push_header(out, b"date", date));
+    end_head(out, false, closing);
+    let mut slices = [IoSlice::new(out), IoSlice::new(body.unwrap_or_default())];
+    write_all_vectored(io, &mut slices).await?;
+    io.flush().await
+}
+
+/// Ends the head in `out`: a `Date` unless the answer has its own
+/// (`dated`), `Connection: close` when the connection ends after it
+/// (`closing`), and the blank line.
+fn end_head(out: &mut Vec<u8>, dated: bool, closing: bool) {
+    if !dated {
+        date::now(|date| push_header(out, b"date", date));
+    }
     if closing {
         push_header(out, b"connection", b"close");
     }
     out.extend_from_slice(b"\r\n");
-    let mut slices = [IoSlice::new(out), IoSlice::new(body.unwrap_or_default())];
-    write_all_vectored(io, &mut slices).await?;
-    io.flush().await
 }
 
 /// Appends `HTTP/1.1 <status> <reason>\r\n` to `out`.

@@ -17,7 +17,7 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::header;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use lru::LruCache;
@@ -73,11 +73,8 @@ pub struct Opened {
     /// Its cache key.
     pub key: FileKey,
     /// The headers of every answer with its bytes: `ETag` (`"` +
-    /// `key.version` + `"`), `Accept-Ranges` and `Content-Type`, built once
-    /// per version (a copy of a built map costs a third of three inserts).
-    pub headers: HeaderMap,
-    /// The same headers as lines, for answers written as text
-    /// ([`crate::reply::Prepared`]).
+    /// `key.version` + `"`), `Accept-Ranges` and `Content-Type`, checked
+    /// once per version, as lines to write ([`crate::reply::Prepared`]).
     pub lines: HeaderLines,
 }
 
@@ -178,19 +175,15 @@ impl Files {
             (header::ACCEPT_RANGES, &b"bytes"[..]),
             (header::CONTENT_TYPE, b"application/octet-stream"),
         ];
-        let mut headers = HeaderMap::with_capacity(4);
         let mut lines = HeaderLines::new();
         for (name, value) in every_answer {
             lines
                 .push(&name, value)
                 .expect("hex and names are valid headers");
-            let value = HeaderValue::from_bytes(value).expect("hex and names are valid headers");
-            headers.insert(name, value);
         }
         let opened = Arc::new(Opened {
             file: Arc::unwrap_or_clone(file),
             key,
-            headers,
             lines,
         });
         self.opened

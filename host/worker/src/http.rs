@@ -230,7 +230,6 @@ impl hyper::service::Service<Request<Incoming>> for WorkerService {
 }
 
 /// What a read asks beyond its file: a `Range`, an `If-Match`.
-#[derive(Default)]
 struct Wanted<T> {
     range: Option<T>,
     if_match: Option<T>,
@@ -329,7 +328,8 @@ async fn serve_file(
         }
         return Ok(prepared.into());
     }
-    let headers = opened.headers.clone();
+    // A stream is read too seldom for a version's map to be worth keeping.
+    let headers = opened.lines.to_map();
     let mut response = Response::new(Body::from_stream(files.stream(opened, start..end)));
     *response.status_mut() = status;
     *response.headers_mut() = headers;

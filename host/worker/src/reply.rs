@@ -13,7 +13,7 @@
 use std::fmt;
 
 use axum::body::Body;
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
 
@@ -103,6 +103,16 @@ impl HeaderLines {
         Self::default()
     }
 
+    /// No line yet, with room for `bytes` of lines.
+    pub fn with_capacity(bytes: usize) -> Self {
+        Self(Vec::with_capacity(bytes))
+    }
+
+    /// Adds `lines`, checked when they were made.
+    pub fn extend(&mut self, lines: &HeaderLines) {
+        self.0.extend_from_slice(&lines.0);
+    }
+
     /// Adds the header `name: value`. Refused: a value with a control
     /// character, and the headers the connection writes itself
     /// (`Content-Length`, `Transfer-Encoding`, `Date`, `Connection`).
@@ -143,6 +153,21 @@ impl HeaderLines {
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
+
+    /// The same headers in a map, for a [`Response`] (appended in order:
+    /// a name given twice keeps both values).
+    pub fn to_map(&self) -> HeaderMap {
+        let mut map = HeaderMap::with_capacity(8);
+        for (name, value) in self.iter() {
+            // Both were checked as they were added.
+            if let (Ok(name), Ok(value)) =
+                (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
+            {
+                map.append(name, value);
+            }
+        }
+        map
+    }
 }
 
 /// Whether an answer of `status` has a body (not a 1xx, 204 or 304).
@@ -167,9 +192,14 @@ fn header_lines(lines: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
 impl Prepared {
     /// An answer of `status` with `body`, and no header yet.
     pub fn new(status: StatusCode, body: Bytes) -> Self {
+        Self::with_lines(status, body, HeaderLines::with_capacity(192))
+    }
+
+    /// An answer of `status` with `body` and the header `lines`.
+    pub fn with_lines(status: StatusCode, body: Bytes, lines: HeaderLines) -> Self {
         Self {
             status,
-            lines: HeaderLines(Vec::with_capacity(192)),
+            lines,
             body,
         }
     }
@@ -182,7 +212,7 @@ impl Prepared {
 
     /// Adds `lines`, checked when they were made.
     pub fn extend(&mut self, lines: &HeaderLines) {
-        self.lines.0.extend_from_slice(&lines.0);
+        self.lines.extend(lines);
     }
 
     /// The answer's status.
@@ -210,15 +240,8 @@ impl Prepared {
         let length = body.len() as u64;
         let mut response = Response::new(Body::from(body));
         *response.status_mut() = status;
+        *response.headers_mut() = lines.to_map();
         let headers = response.headers_mut();
-        for (name, value) in lines.iter() {
-            // Both were checked as they were added.
-            if let (Ok(name), Ok(value)) =
-                (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
-            {
-                headers.append(name, value);
-            }
-        }
         // Said in the headers, after the others as the connection writes
         // it, for whoever reads the length back from them (a gateway's
         // metrics do).
