@@ -216,3 +216,41 @@ fn a_stopping_worker_closes_idle_reading_connections_and_finishes_the_read_in_fl
     );
     assert!(stopping.join().unwrap().success());
 }
+
+/// The write system calls `pid` has made so far (`syscw` of
+/// `/proc/PID/io`; a socket's `writev` counts).
+fn writes_made(pid: u32) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap();
+    io.lines()
+        .find_map(|line| line.strip_prefix("syscw: "))
+        .expect("a syscw line")
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn cached_reads_pipelined_together_are_answered_in_one_write() {
+    let a: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
+    let (_site, _ufs, worker) = worker_with("", &[("a", &a)]);
+    let mut stream = connect(&worker.address);
+    // Cached first: an answer that is not ready at once is written alone.
+    stream
+        .write_all(b"GET /files/a HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let (status, _, body) = read_answer(&mut stream, false);
+    assert_eq!((status, body.as_slice()), (200, a.as_slice()));
+    let before = writes_made(worker.pid());
+    let reads = 16;
+    let requests: String = (0..reads)
+        .map(|i| format!("GET /files/a HTTP/1.1\r\nHost: x\r\nRange: bytes={i}-4095\r\n\r\n"))
+        .collect();
+    stream.write_all(requests.as_bytes()).unwrap();
+    for i in 0..reads {
+        let (status, _, body) = read_answer(&mut stream, false);
+        assert_eq!((status, body.as_slice()), (206, &a[i..]), "answer {i}");
+    }
+    let writes = writes_made(worker.pid()) - before;
+    // One write, or a few where the requests came in more than one read;
+    // one per answer without the batch.
+    assert!(writes <= 3, "{reads} pipelined reads took {writes} writes");
+}

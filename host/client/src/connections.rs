@@ -19,6 +19,9 @@
 //! takes an idle connection from its worker's list, reads the answer and
 //! its body itself, and puts the connection back once the body has ended.
 //!
+//! Small reads in flight at once to one worker share a connection instead,
+//! their requests pipelined (see `lane`).
+//!
 //! An idle connection is polled by no one: one the worker closed meanwhile
 //! is found closed when it is next taken, or fails its request, which is
 //! then sent once more on a new connection (a GET is safe to repeat). A
@@ -46,6 +49,16 @@ use tokio_rustls::client::TlsStream;
 
 use crate::WorkerMap;
 use crate::worker_api::FetchError;
+
+mod lane;
+
+pub(crate) use lane::LANE_MAX_BODY;
+use lane::{Lane, Turn};
+
+/// Lanes kept per worker: each runtime thread uses one of them (by
+/// [`thread_slot`]), so that handing a lane's turn on seldom wakes a task on
+/// another thread.
+const LANES_PER_WORKER: usize = 4;
 
 /// Idle connections kept per worker; a read finishing past this closes its
 /// own. More than any read concurrency a client has on one worker.
@@ -83,6 +96,38 @@ pub(crate) struct Connections {
     /// `Some` when the site speaks TLS (`https`).
     tls: Option<TlsConnector>,
     idle: Arc<Mutex<WorkerMap<Arc<IdleList>>>>,
+    /// Each worker's lanes, made on first use (plain TCP only).
+    lanes: Arc<Mutex<WorkerMap<Lanes>>>,
+}
+
+type Lanes = [LaneSlot; LANES_PER_WORKER];
+
+/// One of a worker's lanes.
+#[derive(Default)]
+struct LaneSlot {
+    lane: Option<Arc<Lane>>,
+    /// A read is opening the lane: the reads meanwhile go on connections of
+    /// their own, rather than each opening one.
+    opening: bool,
+}
+
+/// Which lane a small read takes.
+enum LaneChoice {
+    Take(Arc<Lane>),
+    /// None: this read opens one.
+    Open,
+    /// None while another read opens one.
+    Opening,
+}
+
+/// This thread's lane, of a worker's [`LANES_PER_WORKER`].
+fn thread_slot() -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SLOT: usize = NEXT.fetch_add(1, Ordering::Relaxed) % LANES_PER_WORKER;
+    }
+    SLOT.with(|slot| *slot)
 }
 
 /// One worker's idle connections, each with when it became idle, most
@@ -103,6 +148,13 @@ enum Stream {
     /// Boxed: rustls's state is kilobytes, which every move of a
     /// connection would copy.
     Tls(Box<TlsStream<TcpStream>>),
+    /// A lane's read half: its requests are written by the lane.
+    ReadHalf(tokio::net::tcp::OwnedReadHalf),
+}
+
+/// What writing to a lane's read half answers: nothing writes there.
+fn read_half_write() -> io::Error {
+    io::Error::other("a lane's read half is not written to")
 }
 
 impl AsyncRead for Stream {
@@ -114,6 +166,7 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
+            Stream::ReadHalf(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -127,6 +180,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
+            Stream::ReadHalf(_) => Poll::Ready(Err(read_half_write())),
         }
     }
 
@@ -134,6 +188,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_flush(cx),
             Stream::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
+            Stream::ReadHalf(_) => Poll::Ready(Ok(())),
         }
     }
 
@@ -141,6 +196,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Tls(s) => Pin::new(&mut **s).poll_shutdown(cx),
+            Stream::ReadHalf(_) => Poll::Ready(Ok(())),
         }
     }
 }
@@ -204,6 +260,11 @@ impl Connection {
         self.stream.write_all(request).await?;
         // A no-op on TCP; TLS sends its records on flush.
         self.stream.flush().await?;
+        self.read_head().await
+    }
+
+    /// Reads the next answer's head.
+    async fn read_head(&mut self) -> io::Result<Head> {
         loop {
             if !self.buffer.is_empty()
                 && let Some(head) = Head::parse(&mut self.buffer)?
@@ -359,24 +420,39 @@ impl Connections {
             connect_timeout,
             tls: tls.map(TlsConnector::from),
             idle: Arc::default(),
+            lanes: Arc::default(),
         }
     }
 
     /// Sends `request` (a whole HTTP/1.1 GET, written by the caller) to the
-    /// worker at `address`, on an idle connection if it has one, and
-    /// resolves with the answer's head.
+    /// worker at `address` — on a lane when its answer is `small` (at most
+    /// [`LANE_MAX_BODY`] bytes of body) and a lane takes it, else on an idle
+    /// connection if it has one — and resolves with the answer's head.
     pub(crate) async fn send(
         &self,
         address: &str,
         request: &[u8],
+        small: bool,
     ) -> Result<FileResponse, FetchError> {
+        if small && self.tls.is_none() {
+            let lane = match self.lane(address) {
+                LaneChoice::Take(lane) => Some(lane),
+                LaneChoice::Open => Some(Box::pin(self.open_lane(address)).await?),
+                LaneChoice::Opening => None,
+            };
+            if let Some(lane) = lane
+                && let Ok((head, connection, turn)) = lane.exchange(request).await
+            {
+                return Ok(FileResponse::new(head, connection, Home::Lane(turn)));
+            }
+        }
         let list = self.idle_list(address);
         if let Some(mut connection) = take_ready(&list).await
             && let Ok(head) = connection.exchange(request).await
         {
             // (An error here is taken as the worker having closed the
             // connection while it was idle: the request goes again below.)
-            return Ok(FileResponse::new(head, connection, list));
+            return Ok(FileResponse::new(head, connection, Home::Idle(list)));
         }
         // Boxed: opening a connection is the rare case, and its future,
         // TLS handshake and all, would otherwise make every read's larger.
@@ -386,9 +462,60 @@ impl Connections {
                 .exchange(request)
                 .await
                 .map_err(|e| FetchError::Exchange(format!("{address}: {e}")))?;
-            Ok(FileResponse::new(head, connection, list))
+            Ok(FileResponse::new(head, connection, Home::Idle(list)))
         })
         .await
+    }
+
+    /// This thread's lane to `address`, if it has one that is usable; else
+    /// whether this read is to open it. The lanes of workers no longer read
+    /// from go when a new worker's first lane is opened.
+    fn lane(&self, address: &str) -> LaneChoice {
+        let mut lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        if let Some(slot) = lanes
+            .get_mut(address)
+            .map(|slots| &mut slots[thread_slot()])
+        {
+            if let Some(lane) = &slot.lane
+                && lane.is_usable(now, IDLE_TIMEOUT)
+            {
+                return LaneChoice::Take(lane.clone());
+            }
+            if slot.opening {
+                return LaneChoice::Opening;
+            }
+            slot.opening = true;
+            return LaneChoice::Open;
+        }
+        lanes.retain(|_, slots| {
+            slots.iter().any(|slot| {
+                slot.opening
+                    || slot
+                        .lane
+                        .as_ref()
+                        .is_some_and(|l| l.is_usable(now, IDLE_TIMEOUT))
+            })
+        });
+        lanes.entry(address.to_owned()).or_default()[thread_slot()].opening = true;
+        LaneChoice::Open
+    }
+
+    /// A new lane to `address`, in this thread's slot (which this read took
+    /// on opening: [`LaneChoice::Open`]).
+    async fn open_lane(&self, address: &str) -> Result<Arc<Lane>, FetchError> {
+        let mut opening = Opening {
+            connections: self,
+            address,
+            slot: thread_slot(),
+            lane: None,
+        };
+        let Stream::Plain(tcp) = self.connect(address).await?.stream else {
+            unreachable!("lanes are made on sites without TLS");
+        };
+        let lane = Lane::new(tcp);
+        opening.lane = Some(lane.clone());
+        Ok(lane)
     }
 
     /// The list of `address`'s idle connections, made on first use. A new
@@ -445,6 +572,33 @@ impl Connections {
     }
 }
 
+/// A lane being opened in one of a worker's slots. When dropped — opened
+/// or not, or the read dropped meanwhile — the slot is no longer being
+/// opened, and takes the lane if there is one.
+struct Opening<'a> {
+    connections: &'a Connections,
+    address: &'a str,
+    slot: usize,
+    lane: Option<Arc<Lane>>,
+}
+
+impl Drop for Opening<'_> {
+    fn drop(&mut self) {
+        let mut lanes = self
+            .connections
+            .lanes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(slots) = lanes.get_mut(self.address) {
+            let slot = &mut slots[self.slot];
+            slot.opening = false;
+            if let Some(lane) = self.lane.take() {
+                slot.lane = Some(lane);
+            }
+        }
+    }
+}
+
 /// The most recently used idle connection of `list` that is ready for a
 /// request; those found closed are dropped.
 async fn take_ready(list: &IdleList) -> Option<Connection> {
@@ -472,14 +626,22 @@ fn close_expired(list: &mut VecDeque<(Connection, Instant)>, now: Instant) {
 
 /// A worker's answer to `GET /files`: its status and headers, and its body
 /// to read with [`FileResponse::data`]. The connection it came on goes back
-/// to the idle list when the answer is dropped, if the body was read to
-/// its end.
+/// to the idle list (or its lane to the next read) when the answer is
+/// dropped, if the body was read to its end.
 pub struct FileResponse {
     head: Head,
     body: BodyState,
     /// `None` once the connection broke (or the worker closed it).
     connection: Option<Connection>,
-    home: Arc<IdleList>,
+    home: Home,
+}
+
+/// Where an answer's connection goes once the answer is read.
+enum Home {
+    /// To its worker's idle connections.
+    Idle(Arc<IdleList>),
+    /// It is a lane's: to the next read's turn.
+    Lane(Turn),
 }
 
 impl fmt::Debug for FileResponse {
@@ -492,7 +654,7 @@ impl fmt::Debug for FileResponse {
 }
 
 impl FileResponse {
-    fn new(head: Head, connection: Connection, home: Arc<IdleList>) -> Self {
+    fn new(head: Head, connection: Connection, home: Home) -> Self {
         Self {
             body: head.body,
             head,
@@ -640,16 +802,25 @@ async fn line(connection: &mut Connection) -> io::Result<Bytes> {
 
 impl Drop for FileResponse {
     fn drop(&mut self) {
+        let ended =
+            self.head.keep_alive && matches!(self.body, BodyState::Done | BodyState::Length(0));
+        let list = match &mut self.home {
+            Home::Idle(list) => list,
+            Home::Lane(turn) => {
+                // The bytes read past this answer are the next answers'.
+                turn.end(self.connection.take().filter(|_| ended));
+                return;
+            }
+        };
         if let Some(mut connection) = self.connection.take()
-            && self.head.keep_alive
-            && matches!(self.body, BodyState::Done | BodyState::Length(0))
+            && ended
             && connection.buffer.is_empty()
         {
             if connection.buffer.capacity() > IDLE_BUFFER {
                 connection.buffer = BytesMut::new();
             }
             let now = Instant::now();
-            let mut list = self.home.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut list = list.lock().unwrap_or_else(PoisonError::into_inner);
             close_expired(&mut list, now);
             if list.len() < IDLE_PER_WORKER {
                 list.push_back((connection, now));
@@ -695,7 +866,17 @@ mod tests {
 
     /// Reads one answer through `connections`, its body to the end.
     async fn read(connections: &Connections, address: &str) -> Vec<u8> {
-        let mut answer = connections.send(address, GET).await.unwrap();
+        body_of(connections, address, GET, false).await
+    }
+
+    /// The body of the 200 answer to `request`, sent as `small` says.
+    async fn body_of(
+        connections: &Connections,
+        address: &str,
+        request: &[u8],
+        small: bool,
+    ) -> Vec<u8> {
+        let mut answer = connections.send(address, request, small).await.unwrap();
         assert_eq!(answer.status(), 200);
         let mut bytes = Vec::new();
         while let Some(data) = answer.data().await {
@@ -737,7 +918,7 @@ mod tests {
         let (address, accepted) = server(&[7u8; 1 << 20], After::KeepOpen).await;
         let connections = connections();
         for _ in 0..3 {
-            let mut answer = connections.send(&address, GET).await.unwrap();
+            let mut answer = connections.send(&address, GET, false).await.unwrap();
             assert!(!answer.data().await.unwrap().unwrap().is_empty());
             // Dropped with most of the body unread: its rest must not be
             // taken for the next answer.
@@ -768,7 +949,7 @@ mod tests {
         assert_eq!(read(&connections, &first).await, b"hello");
         // The first worker's one connection is in flight (its list is
         // empty) when the second worker's address is first seen.
-        let mut in_flight = connections.send(&first, GET).await.unwrap();
+        let mut in_flight = connections.send(&first, GET, false).await.unwrap();
         assert_eq!(read(&connections, &second).await, b"world");
         while in_flight.data().await.is_some() {}
         drop(in_flight);
@@ -781,7 +962,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap().to_string();
         drop(listener);
-        let error = connections().send(&address, GET).await.unwrap_err();
+        let error = connections().send(&address, GET, false).await.unwrap_err();
         assert!(
             matches!(error, crate::worker_api::FetchError::Connect(_)),
             "{error:?}"
@@ -796,43 +977,164 @@ mod tests {
         piece: usize,
         close: bool,
     ) -> (String, Arc<AtomicUsize>) {
+        serving(move |mut socket| async move {
+            socket.set_nodelay(true).unwrap();
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            loop {
+                let Ok(n) = socket.read(&mut buf).await else {
+                    return;
+                };
+                if n == 0 {
+                    return;
+                }
+                head.extend_from_slice(&buf[..n]);
+                while let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                    head.drain(..end + 4);
+                    for (i, part) in answer.chunks(piece).enumerate() {
+                        if i > 0 {
+                            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                        }
+                        socket.write_all(part).await.unwrap();
+                    }
+                    if close {
+                        return;
+                    }
+                }
+            }
+        })
+        .await
+    }
+
+    /// A server on loopback that answers each request with its target as
+    /// the body, the answers to the requests it read together in one write
+    /// (as a worker answers pipelined reads), and closes each connection
+    /// after `answers_per_connection` answers; its address, and the count
+    /// of connections it accepted.
+    async fn echoing(answers_per_connection: usize) -> (String, Arc<AtomicUsize>) {
+        serving(move |mut socket| async move {
+            let (mut read, mut answered) = (Vec::new(), 0);
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = socket.read(&mut buf).await {
+                read.extend_from_slice(&buf[..n]);
+                let mut out = Vec::new();
+                while let Some(end) = read.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head: Vec<u8> = read.drain(..end + 4).collect();
+                    let target = head.split(|&b| b == b' ').nth(1).unwrap();
+                    out.extend_from_slice(
+                        format!(
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n",
+                            target.len()
+                        )
+                        .as_bytes(),
+                    );
+                    out.extend_from_slice(target);
+                    answered += 1;
+                    if answered == answers_per_connection {
+                        break;
+                    }
+                }
+                socket.write_all(&out).await.unwrap();
+                if answered == answers_per_connection {
+                    return;
+                }
+            }
+        })
+        .await
+    }
+
+    /// A server on loopback that serves each connection it accepts with
+    /// `serve`; its address, and the count of connections it accepted.
+    async fn serving<F, S>(serve: F) -> (String, Arc<AtomicUsize>)
+    where
+        F: Fn(tokio::net::TcpStream) -> S + Send + 'static,
+        S: std::future::Future<Output = ()> + Send + 'static,
+    {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap().to_string();
         let accepted = Arc::new(AtomicUsize::new(0));
         let count = accepted.clone();
         tokio::spawn(async move {
             loop {
-                let (mut socket, _) = listener.accept().await.unwrap();
-                socket.set_nodelay(true).unwrap();
+                let (socket, _) = listener.accept().await.unwrap();
                 count.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut buf = [0u8; 1024];
-                    loop {
-                        let Ok(n) = socket.read(&mut buf).await else {
-                            return;
-                        };
-                        if n == 0 {
-                            return;
-                        }
-                        head.extend_from_slice(&buf[..n]);
-                        while let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-                            head.drain(..end + 4);
-                            for (i, part) in answer.chunks(piece).enumerate() {
-                                if i > 0 {
-                                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-                                }
-                                socket.write_all(part).await.unwrap();
-                            }
-                            if close {
-                                return;
-                            }
-                        }
-                    }
-                });
+                tokio::spawn(serve(socket));
             }
         });
         (address, accepted)
+    }
+
+    /// Reads `/files/{n}` through `connections` as a small read (one a lane
+    /// may take): its body.
+    async fn small_read(connections: &Connections, address: &str, n: usize) -> Vec<u8> {
+        let request = format!("GET /files/{n} HTTP/1.1\r\nhost: test\r\n\r\n");
+        body_of(connections, address, request.as_bytes(), true).await
+    }
+
+    #[tokio::test]
+    async fn small_reads_at_once_share_one_lane_and_each_gets_its_own_answer() {
+        let (address, accepted) = echoing(usize::MAX).await;
+        let connections = connections();
+        // The first read opens the lane (reads while it opens go on
+        // connections of their own).
+        assert_eq!(small_read(&connections, &address, 0).await, b"/files/0");
+        for _ in 0..3 {
+            let reads = (0..12).map(|n| small_read(&connections, &address, n));
+            for (n, body) in futures::future::join_all(reads)
+                .await
+                .into_iter()
+                .enumerate()
+            {
+                assert_eq!(body, format!("/files/{n}").into_bytes());
+            }
+        }
+        // One thread, one lane: every read went on it.
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_read_dropped_on_a_lane_breaks_it_and_the_reads_behind_go_on_their_own() {
+        let (address, accepted) = echoing(usize::MAX).await;
+        let connections = connections();
+        assert_eq!(small_read(&connections, &address, 0).await, b"/files/0");
+        let dropped = async {
+            let request = b"GET /files/dropped HTTP/1.1\r\nhost: test\r\n\r\n";
+            // Its head read, its body not: what is left of it on the lane
+            // cannot be told from the next answers.
+            drop(connections.send(&address, request, true).await.unwrap());
+            Vec::new()
+        };
+        let reads =
+            (1..8).map(|n| futures::future::Either::Right(small_read(&connections, &address, n)));
+        let all = std::iter::once(futures::future::Either::Left(dropped)).chain(reads);
+        for (n, body) in futures::future::join_all(all)
+            .await
+            .into_iter()
+            .enumerate()
+            .skip(1)
+        {
+            assert_eq!(body, format!("/files/{n}").into_bytes());
+        }
+        // The lane, then a connection of its own for each read behind it.
+        assert_eq!(accepted.load(Ordering::SeqCst), 8);
+        // And a new lane serves the reads after.
+        assert_eq!(small_read(&connections, &address, 9).await, b"/files/9");
+    }
+
+    #[tokio::test]
+    async fn a_lane_the_worker_closed_while_idle_is_replaced_unseen() {
+        // Each connection is closed after its first answer, as a worker
+        // closes a connection idle past its header timeout.
+        let (address, accepted) = echoing(1).await;
+        let connections = connections();
+        for n in 0..4 {
+            assert_eq!(
+                small_read(&connections, &address, n).await,
+                format!("/files/{n}").into_bytes()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(accepted.load(Ordering::SeqCst) >= 4);
     }
 
     /// The status, ETag and body of one answer from `address`.
@@ -840,7 +1142,7 @@ mod tests {
         connections: &Connections,
         address: &str,
     ) -> std::io::Result<(u16, Option<String>, Vec<u8>)> {
-        let mut answer = connections.send(address, GET).await.unwrap();
+        let mut answer = connections.send(address, GET, false).await.unwrap();
         let mut bytes = Vec::new();
         while let Some(data) = answer.data().await {
             bytes.extend_from_slice(&data?);
@@ -913,7 +1215,7 @@ mod tests {
     #[tokio::test]
     async fn an_answer_that_is_not_http_is_an_exchange_error() {
         let (address, _) = scripted(b"SSH-2.0-OpenSSH\r\n\r\n", 64, true).await;
-        let error = connections().send(&address, GET).await.unwrap_err();
+        let error = connections().send(&address, GET, false).await.unwrap_err();
         assert!(
             matches!(&error, crate::worker_api::FetchError::Exchange(why) if why.contains("not an HTTP answer")),
             "{error:?}"

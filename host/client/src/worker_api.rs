@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::connections::Connections;
+use crate::connections::{Connections, LANE_MAX_BODY};
 use azimuth_cluster::api::{self, FileStatus, Freed};
 use azimuth_cluster::security::{SecuritySettings, TlsSettings};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
@@ -208,7 +208,10 @@ impl WorkerApi {
             request.push('"');
         }
         request.push_str("\r\n\r\n");
-        self.files.send(address, request.as_bytes()).await
+        // A small answer, read from memory in microseconds, may share a
+        // pipelined connection with others (`connections::lane`).
+        let small = length.is_some_and(|n| n <= LANE_MAX_BODY);
+        self.files.send(address, request.as_bytes(), small).await
     }
 
     /// `GET /status/{path}`, answered within `timeout`.

@@ -67,32 +67,66 @@ pub(crate) async fn serve<I>(
 {
     let mut read = BytesMut::with_capacity(READ_SIZE);
     let mut out = Vec::with_capacity(512);
+    let mut batch = Batch::new();
     let mut deadline = HeadDeadline::new(limits.header_timeout);
     let mut head = Head::new();
     loop {
         match parse(&read, limits.max_header_bytes, &mut head) {
             Parse::Partial => {
+                // Nothing more to answer until bytes come: what is answered
+                // goes now.
+                if batch.write(&mut io).await.is_err() {
+                    return;
+                }
                 match wait_for_bytes(&mut io, &mut read, &mut deadline, watch).await {
                     Waited::Bytes => continue,
                     Waited::Over => return,
                 }
             }
-            Parse::Elsewhere => return hand_off(io, read.freeze(), service, http, watch).await,
+            Parse::Elsewhere => {
+                if batch.write(&mut io).await.is_err() {
+                    return;
+                }
+                return hand_off(io, read.freeze(), service, http, watch).await;
+            }
             Parse::Head => {}
         }
         // The head's bytes, which its target shares.
         let bytes = read.split_to(head.length).freeze();
         let Some(answer) = head.answer(&bytes, service) else {
+            if batch.write(&mut io).await.is_err() {
+                return;
+            }
             return hand_off(io, replay(bytes, read), service, http, watch).await;
         };
         drop(bytes);
-        let written = match answer.await {
+        // An answer that is not ready at once (a read from the UFS, a page
+        // from disk) does not hold back those already made: they go first.
+        let mut answer = std::pin::pin!(answer);
+        let reply = match poll_fn(|cx| Poll::Ready(answer.as_mut().poll(cx))).await {
+            Poll::Ready(reply) => reply,
+            Poll::Pending => {
+                if batch.write(&mut io).await.is_err() {
+                    return;
+                }
+                answer.await
+            }
+        };
+        let written = match reply {
             Reply::Prepared(prepared) => {
-                write_prepared(&mut io, &mut out, prepared, head.close).await
+                batch.push(&mut out, prepared, head.close);
+                // Requests a client pipelined, read together, are answered
+                // in one write: the next one's bytes are here already.
+                if read.is_empty() || head.close || batch.is_full() {
+                    batch.write(&mut io).await
+                } else {
+                    Ok(())
+                }
             }
-            Reply::Response(response) => {
-                write_response(&mut io, &mut out, response, head.close).await
-            }
+            Reply::Response(response) => match batch.write(&mut io).await {
+                Ok(()) => write_response(&mut io, &mut out, response, head.close).await,
+                Err(e) => Err(e),
+            },
         };
         if written.is_err() {
             return;
@@ -104,8 +138,76 @@ pub(crate) async fn serve<I>(
         deadline.restart();
         // The read in flight is done: a stopping server closes here.
         if watch.stopped() {
+            let _ = batch.write(&mut io).await;
             return;
         }
+    }
+}
+
+/// Answers made and not yet written: those to requests that came in one
+/// read (pipelined), written together in as few writes as the kernel
+/// takes. Each write wakes the client and costs a trip through the TCP
+/// stack; for small answers that is most of their cost.
+struct Batch {
+    /// The answers' heads, one after another.
+    heads: Vec<u8>,
+    /// Each answer's head's end in `heads`, and its body.
+    answers: Vec<(usize, Bytes)>,
+    /// Bytes of the answers' bodies.
+    body_bytes: usize,
+}
+
+/// A batch holds at most this many answers, or bodies of this many bytes,
+/// before it is written: what a pipelining client waits for stays small.
+const BATCH_ANSWERS: usize = 16;
+const BATCH_BODY_BYTES: usize = 256 << 10;
+
+impl Batch {
+    fn new() -> Self {
+        Self {
+            heads: Vec::with_capacity(512),
+            answers: Vec::with_capacity(BATCH_ANSWERS),
+            body_bytes: 0,
+        }
+    }
+
+    /// Adds `prepared`, written as [`write_prepared`] writes it (`out` is
+    /// room to build its head in).
+    fn push(&mut self, out: &mut Vec<u8>, prepared: Prepared, closing: bool) {
+        let body = prepared_head(out, &prepared, closing);
+        self.heads.extend_from_slice(out);
+        self.body_bytes += body.len();
+        let body = if body.is_empty() {
+            Bytes::new()
+        } else {
+            prepared.body
+        };
+        self.answers.push((self.heads.len(), body));
+    }
+
+    fn is_full(&self) -> bool {
+        self.answers.len() >= BATCH_ANSWERS || self.body_bytes >= BATCH_BODY_BYTES
+    }
+
+    /// Writes the answers held, and empties the batch.
+    async fn write<I: AsyncWrite + Unpin>(&mut self, io: &mut I) -> io::Result<()> {
+        if self.answers.is_empty() {
+            return Ok(());
+        }
+        let mut slices = Vec::with_capacity(self.answers.len() * 2);
+        let mut start = 0;
+        for (end, body) in &self.answers {
+            slices.push(IoSlice::new(&self.heads[start..*end]));
+            slices.push(IoSlice::new(body));
+            start = *end;
+        }
+        let written = write_all_vectored(io, &mut slices).await;
+        drop(slices);
+        self.heads.clear();
+        self.answers.clear();
+        self.body_bytes = 0;
+        written?;
+        io.flush().await
     }
 }
 
@@ -445,12 +547,22 @@ async fn write_response<I: AsyncWrite + Unpin>(
 /// Writes `prepared` whole to `io`, as [`write_response`] writes the
 /// same answer made a [`Response`]: its head, a `Content-Length`, a `Date`,
 /// `Connection: close` when `closing`, and its body in the same write.
+#[cfg(test)]
 async fn write_prepared<I: AsyncWrite + Unpin>(
     io: &mut I,
     out: &mut Vec<u8>,
     prepared: Prepared,
     closing: bool,
 ) -> io::Result<()> {
+    let mut batch = Batch::new();
+    batch.push(out, prepared, closing);
+    batch.write(io).await
+}
+
+/// Builds `prepared`'s head in `out` (its head, a `Content-Length`, a
+/// `Date`, `Connection: close` when `closing`), and answers the body that
+/// goes after it: none for a status without one.
+fn prepared_head<'a>(out: &mut Vec<u8>, prepared: &'a Prepared, closing: bool) -> &'a [u8] {
     out.clear();
     push_status_line(out, prepared.status);
     out.extend_from_slice(prepared.lines.as_bytes());
@@ -460,9 +572,7 @@ async fn write_prepared<I: AsyncWrite + Unpin>(
         push_header(out, b"content-length", digits.format(body.len()).as_bytes());
     }
     end_head(out, false, closing);
-    let mut slices = [IoSlice::new(out), IoSlice::new(body.unwrap_or_default())];
-    write_all_vectored(io, &mut slices).await?;
-    io.flush().await
+    body.unwrap_or_default()
 }
 
 /// Ends the head in `out`: a `Date` unless the answer has its own
