@@ -98,6 +98,8 @@ pub(crate) struct Connections {
     idle: Arc<Mutex<WorkerMap<Arc<IdleList>>>>,
     /// Each worker's lanes, made on first use (plain TCP only).
     lanes: Arc<Mutex<WorkerMap<Lanes>>>,
+    /// Whether small reads go on lanes.
+    pipelining: bool,
 }
 
 type Lanes = [LaneSlot; LANES_PER_WORKER];
@@ -421,7 +423,14 @@ impl Connections {
             tls: tls.map(TlsConnector::from),
             idle: Arc::default(),
             lanes: Arc::default(),
+            pipelining: true,
         }
+    }
+
+    /// The same connections, with small reads on lanes or not.
+    pub(crate) fn with_pipelining(mut self, pipelining: bool) -> Self {
+        self.pipelining = pipelining;
+        self
     }
 
     /// Sends `request` (a whole HTTP/1.1 GET, written by the caller) to the
@@ -434,7 +443,7 @@ impl Connections {
         request: &[u8],
         small: bool,
     ) -> Result<FileResponse, FetchError> {
-        if small && self.tls.is_none() {
+        if small && self.pipelining && self.tls.is_none() {
             let lane = match self.lane(address) {
                 LaneChoice::Take(lane) => Some(lane),
                 LaneChoice::Open => Some(Box::pin(self.open_lane(address)).await?),
@@ -1071,15 +1080,10 @@ mod tests {
         body_of(connections, address, request.as_bytes(), true).await
     }
 
-    #[tokio::test]
-    async fn small_reads_at_once_share_one_lane_and_each_gets_its_own_answer() {
-        let (address, accepted) = echoing(usize::MAX).await;
-        let connections = connections();
-        // The first read opens the lane (reads while it opens go on
-        // connections of their own).
-        assert_eq!(small_read(&connections, &address, 0).await, b"/files/0");
+    /// Three rounds of `at_once` small reads at once, each answer checked.
+    async fn rounds_of_small_reads(connections: &Connections, address: &str, at_once: usize) {
         for _ in 0..3 {
-            let reads = (0..12).map(|n| small_read(&connections, &address, n));
+            let reads = (0..at_once).map(|n| small_read(connections, address, n));
             for (n, body) in futures::future::join_all(reads)
                 .await
                 .into_iter()
@@ -1088,8 +1092,27 @@ mod tests {
                 assert_eq!(body, format!("/files/{n}").into_bytes());
             }
         }
+    }
+
+    #[tokio::test]
+    async fn small_reads_at_once_share_one_lane_and_each_gets_its_own_answer() {
+        let (address, accepted) = echoing(usize::MAX).await;
+        let connections = connections();
+        // The first read opens the lane (reads while it opens go on
+        // connections of their own).
+        assert_eq!(small_read(&connections, &address, 0).await, b"/files/0");
+        rounds_of_small_reads(&connections, &address, 12).await;
         // One thread, one lane: every read went on it.
         assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn without_pipelining_small_reads_at_once_each_get_their_own_connection() {
+        let (address, accepted) = echoing(usize::MAX).await;
+        let connections = connections().with_pipelining(false);
+        rounds_of_small_reads(&connections, &address, 6).await;
+        // Six at once the first time; the rounds after find them idle.
+        assert_eq!(accepted.load(Ordering::SeqCst), 6);
     }
 
     #[tokio::test]

@@ -180,7 +180,8 @@ impl Client {
             }
         };
         let (engine, tasks) = follow::start_configured(config)?;
-        let api = WorkerApi::new(config.client.connect_timeout, &config.security)?;
+        let api = WorkerApi::new(config.client.connect_timeout, &config.security)?
+            .with_pipelining(config.client.pipelining);
         let health = HealthWatch::new(api.clone(), view.clone(), config.client.first_byte_timeout);
         Ok(Self {
             inner: Arc::new(Inner {

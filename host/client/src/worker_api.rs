@@ -91,6 +91,15 @@ pub struct WorkerApi {
 }
 
 impl WorkerApi {
+    /// The same client, sending small reads pipelined on a shared
+    /// connection to each worker (`true`, the default) or each read in
+    /// flight on a connection of its own (`azimuth.client.pipelining.enabled`).
+    #[must_use]
+    pub fn with_pipelining(mut self, pipelining: bool) -> Self {
+        self.files = self.files.with_pipelining(pipelining);
+        self
+    }
+
     /// A client that gives up connecting to a worker after `connect_timeout`,
     /// sends the site's token, if it has one, with every request, and speaks
     /// TLS (trusting the site's CA only, presenting this process's

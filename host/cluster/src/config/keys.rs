@@ -96,6 +96,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "how long a client waits for a worker's first byte, then each chunk",
     ),
     (
+        PIPELINING,
+        "true",
+        "a client's small reads to a worker share a pipelined connection",
+    ),
+    (
         RETRY_LIMIT_PER_SOURCE,
         "3",
         "retries of one source a policy may ask for in one read; more go on to the next source",
@@ -349,6 +354,8 @@ pub const REPLICATION_MIN: &str = "alluxio.user.file.replication.min";
 pub const CONNECT_TIMEOUT: &str = "azimuth.client.connect.timeout";
 /// How long a client waits for a worker's first byte, then each chunk.
 pub const FIRST_BYTE_TIMEOUT: &str = "azimuth.client.first.byte.timeout";
+/// Whether a client's small reads to a worker share a pipelined connection.
+pub const PIPELINING: &str = "azimuth.client.pipelining.enabled";
 /// Retries of one source a policy may ask for in one read; more go on to the next source.
 pub const RETRY_LIMIT_PER_SOURCE: &str = "azimuth.client.retry.limit.per.source";
 /// Time one read may wait on retries in all; past it, retries go on to the next source.

@@ -118,6 +118,12 @@ pub struct ClientSettings {
     /// worker's first byte, and then for each next chunk (default 5 s,
     /// 10 ms to 10 min).
     pub first_byte_timeout: Duration,
+    /// `azimuth.client.pipelining.enabled`: whether small reads to a worker
+    /// (answers of at most 64 KiB) share a pipelined connection, their
+    /// requests written together (default true). Off, each read in flight
+    /// has a connection of its own: for a path to the workers through
+    /// something that does not pass pipelined HTTP/1.1 on.
+    pub pipelining: bool,
     /// The host's ceilings on what a policy's `retry-after` answers may cost
     /// one read.
     pub retry: RetryLimits,

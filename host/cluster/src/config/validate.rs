@@ -217,6 +217,7 @@ impl RawSettings {
                 Duration::from_millis(10)..=Duration::from_secs(600),
                 "10ms and 600s",
             )?,
+            pipelining: self.parsed(PIPELINING, values::parse_bool)?.unwrap_or(true),
             retry: RetryLimits {
                 per_source: self.bounded_whole(
                     RETRY_LIMIT_PER_SOURCE,
@@ -615,6 +616,7 @@ mod tests {
     fn defaults_match_the_documented_ones() {
         let c = config(ONE_CLUSTER).unwrap();
         assert!(!c.multi_cluster && !c.client.prefer_cached_replicas && c.client.ufs_fallback);
+        assert!(c.client.pipelining);
         assert_eq!(c.lease_ttl, Duration::from_secs(5));
         assert_eq!(c.client.retry, RetryLimits::default());
         assert_eq!(
@@ -626,6 +628,19 @@ mod tests {
         );
         assert!(matches!(c.layout, Layout::Etcd { .. }));
         assert!(c.ufs.is_none());
+    }
+
+    #[test]
+    fn pipelining_is_turned_off_by_its_key_and_a_bad_value_is_named() {
+        let off = config(&format!("{ONE_CLUSTER}{PIPELINING}=false\n")).unwrap();
+        assert!(!off.client.pipelining);
+        let err = config(&format!("{ONE_CLUSTER}{PIPELINING}=sometimes\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(PIPELINING) && err.contains("sometimes"),
+            "{err}"
+        );
     }
 
     #[test]
