@@ -481,13 +481,12 @@ impl Connections {
     /// from go when a new worker's first lane is opened.
     fn lane(&self, address: &str) -> LaneChoice {
         let mut lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
-        let now = Instant::now();
         if let Some(slot) = lanes
             .get_mut(address)
             .map(|slots| &mut slots[thread_slot()])
         {
             if let Some(lane) = &slot.lane
-                && lane.is_usable(now, IDLE_TIMEOUT)
+                && lane.is_usable(IDLE_TIMEOUT)
             {
                 return LaneChoice::Take(lane.clone());
             }
@@ -503,7 +502,7 @@ impl Connections {
                     || slot
                         .lane
                         .as_ref()
-                        .is_some_and(|l| l.is_usable(now, IDLE_TIMEOUT))
+                        .is_some_and(|l| l.is_usable(IDLE_TIMEOUT))
             })
         });
         lanes.entry(address.to_owned()).or_default()[thread_slot()].opening = true;

@@ -114,7 +114,7 @@ pub(crate) async fn serve<I>(
         };
         let written = match reply {
             Reply::Prepared(prepared) => {
-                batch.push(&mut out, prepared, head.close);
+                batch.push(prepared, head.close);
                 // Requests a client pipelined, read together, are answered
                 // in one write: the next one's bytes are here already.
                 if read.is_empty() || head.close || batch.is_full() {
@@ -171,11 +171,9 @@ impl Batch {
         }
     }
 
-    /// Adds `prepared`, written as [`write_prepared`] writes it (`out` is
-    /// room to build its head in).
-    fn push(&mut self, out: &mut Vec<u8>, prepared: Prepared, closing: bool) {
-        let body = prepared_head(out, &prepared, closing);
-        self.heads.extend_from_slice(out);
+    /// Adds `prepared`, written as [`write_prepared`] writes it.
+    fn push(&mut self, prepared: Prepared, closing: bool) {
+        let body = push_prepared_head(&mut self.heads, &prepared, closing);
         self.body_bytes += body.len();
         let body = if body.is_empty() {
             Bytes::new()
@@ -194,15 +192,20 @@ impl Batch {
         if self.answers.is_empty() {
             return Ok(());
         }
-        let mut slices = Vec::with_capacity(self.answers.len() * 2);
-        let mut start = 0;
-        for (end, body) in &self.answers {
-            slices.push(IoSlice::new(&self.heads[start..*end]));
-            slices.push(IoSlice::new(body));
-            start = *end;
-        }
-        let written = write_all_vectored(io, &mut slices).await;
-        drop(slices);
+        let written = if let [(end, body)] = &self.answers[..] {
+            // The usual batch, of one answer: no list of slices to allocate.
+            let mut slices = [IoSlice::new(&self.heads[..*end]), IoSlice::new(body)];
+            write_all_vectored(io, &mut slices).await
+        } else {
+            let mut slices = Vec::with_capacity(self.answers.len() * 2);
+            let mut start = 0;
+            for (end, body) in &self.answers {
+                slices.push(IoSlice::new(&self.heads[start..*end]));
+                slices.push(IoSlice::new(body));
+                start = *end;
+            }
+            write_all_vectored(io, &mut slices).await
+        };
         self.heads.clear();
         self.answers.clear();
         self.body_bytes = 0;
@@ -550,20 +553,18 @@ async fn write_response<I: AsyncWrite + Unpin>(
 #[cfg(test)]
 async fn write_prepared<I: AsyncWrite + Unpin>(
     io: &mut I,
-    out: &mut Vec<u8>,
     prepared: Prepared,
     closing: bool,
 ) -> io::Result<()> {
     let mut batch = Batch::new();
-    batch.push(out, prepared, closing);
+    batch.push(prepared, closing);
     batch.write(io).await
 }
 
-/// Builds `prepared`'s head in `out` (its head, a `Content-Length`, a
+/// Appends `prepared`'s head to `out` (its head, a `Content-Length`, a
 /// `Date`, `Connection: close` when `closing`), and answers the body that
 /// goes after it: none for a status without one.
-fn prepared_head<'a>(out: &mut Vec<u8>, prepared: &'a Prepared, closing: bool) -> &'a [u8] {
-    out.clear();
+fn push_prepared_head<'a>(out: &mut Vec<u8>, prepared: &'a Prepared, closing: bool) -> &'a [u8] {
     push_status_line(out, prepared.status);
     out.extend_from_slice(prepared.lines.as_bytes());
     let body = has_body(prepared.status).then_some(&prepared.body[..]);
@@ -847,8 +848,8 @@ mod tests {
         };
         for status in [StatusCode::PARTIAL_CONTENT, StatusCode::NOT_MODIFIED] {
             for closing in [false, true] {
-                let (mut text, mut out) = (Vec::new(), Vec::new());
-                write_prepared(&mut text, &mut out, prepared(status), closing)
+                let mut text = Vec::new();
+                write_prepared(&mut text, prepared(status), closing)
                     .await
                     .unwrap();
                 let (mut expected, mut out) = (Vec::new(), Vec::new());

@@ -113,10 +113,11 @@ impl Lane {
     }
 
     /// Whether the lane may still take reads: not broken, and not idle
-    /// past `idle` at `now` (the worker may have closed it).
-    pub(super) fn is_usable(&self, now: Instant, idle: Duration) -> bool {
+    /// past `idle` (the worker may have closed it).
+    pub(super) fn is_usable(&self, idle: Duration) -> bool {
         let state = self.lock();
-        !state.broken && (state.next > state.turn || now.duration_since(state.since) <= idle)
+        // (The clock is read only for an idle lane.)
+        !state.broken && (state.next > state.turn || state.since.elapsed() <= idle)
     }
 
     /// Sends `request` on the lane and reads its answer's head when its
