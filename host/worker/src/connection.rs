@@ -123,10 +123,14 @@ pub(crate) async fn serve<I>(
                     Ok(())
                 }
             }
-            Reply::Response(response) => match batch.write(&mut io).await {
-                Ok(()) => write_response(&mut io, &mut out, response, head.close).await,
-                Err(e) => Err(e),
-            },
+            Reply::Response(response) => {
+                // Those made before it go first.
+                async {
+                    batch.write(&mut io).await?;
+                    write_response(&mut io, &mut out, response, head.close).await
+                }
+                .await
+            }
         };
         if written.is_err() {
             return;
@@ -171,7 +175,9 @@ impl Batch {
         }
     }
 
-    /// Adds `prepared`, written as [`write_prepared`] writes it.
+    /// Adds `prepared`: its head (with a `Content-Length`, a `Date`, and
+    /// `Connection: close` when `closing`), and its body if its status has
+    /// one.
     fn push(&mut self, prepared: Prepared, closing: bool) {
         let body = push_prepared_head(&mut self.heads, &prepared, closing);
         self.body_bytes += body.len();
