@@ -13,6 +13,11 @@
 # 4. over an S3 UFS on moto: the store requests per cached read, with the
 #    metadata sync interval on (1 min) and off (0).
 # One worker and one gateway (one cluster, static membership), on loopback.
+# The worker checks the cluster token (`azimuth.security.token.file`): the
+# gateway sends it as every client of the project does, nginx's proxy adds
+# it to what it passes on, wrk sends it when reading the worker directly,
+# and the script stops if the worker serves a read without it or any run
+# gets an error.
 # The servers take a thread per core each, or with THREADS that many each
 # (nginx's worker processes, the worker's and the gateway's `--threads`):
 # wrk shares the machine's cores with them, and a server with a thread per
@@ -57,12 +62,16 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 wait_line() { for _ in $(seq 200); do grep -q listening "$1" 2>/dev/null && return; sleep 0.1; done; echo "no start: $1" >&2; cat "$1" >&2; exit 1; }
 
 worker_port=$(free_port)
+head -c 32 /dev/urandom | base64 | tr -d '/+=' >"$tmp/token"
+token=$(cat "$tmp/token")
+auth="Authorization: Bearer $token"
 cat >"$tmp/site.properties" <<SITE
 alluxio.cluster.name=bench
 alluxio.worker.membership.manager.type=STATIC
 alluxio.worker.static.membership.manager.config.file=$tmp/workers
 alluxio.dora.client.ufs.root=$tmp/ufs
 azimuth.gateway.anonymous.read=true
+azimuth.security.token.file=$tmp/token
 SITE
 echo "w1 127.0.0.1:$worker_port" >"$tmp/workers"
 "$bin" --conf "$tmp/site.properties" worker --id w1 --listen "127.0.0.1:$worker_port" \
@@ -76,7 +85,9 @@ gateway_pid=$!
 pids+=($gateway_pid)
 wait_line "$tmp/gateway.out"
 gateway=$(sed -n 's#.*listening on http://##p' "$tmp/gateway.out")
-for f in "$tmp"/ufs/bench/*; do curl -sf -XPOST "http://$worker/load/bench/${f##*/}" >/dev/null; done
+for f in "$tmp"/ufs/bench/*; do curl -sf -H "$auth" -XPOST "http://$worker/load/bench/${f##*/}" >/dev/null; done
+refused=$(curl -s -o /dev/null -w '%{http_code}' "http://$worker/files/bench/f4k")
+[ "$refused" = 401 ] || { echo "the worker answered $refused to a read without the token: token checks are not on" >&2; exit 1; }
 
 nginx_port=$(free_port)
 cat >"$tmp/nginx/nginx.conf" <<CONF
@@ -98,6 +109,7 @@ http {
       proxy_pass http://worker/files/bench/;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
+      proxy_set_header Authorization "Bearer $token";
       proxy_buffering on;
     }
   }
@@ -109,23 +121,29 @@ for _ in $(seq 50); do curl -sf "http://127.0.0.1:$nginx_port/bench/f4k" >/dev/n
 
 # wrk's summary as "requests/s p99 user sys": the last two are the CPU
 # (microseconds per request, user and kernel) that the processes PIDS spent
-# over the run, from /proc/PID/stat (clock ticks of 10 ms).
+# over the run, from /proc/PID/stat (clock ticks of 10 ms). With HEADER,
+# wrk sends it with every request. "failed" when a request got an error.
 run() {
-  local url=$1 pids=${2:-} u0 k0 u1 k1
+  local url=$1 pids=${2:-} header=${3:-} u0 k0 u1 k1
   read -r u0 k0 < <(ticks "$pids")
-  wrk -t1 -c16 -d"${secs}s" --latency "$url" >"$tmp/wrk.out"
+  wrk -t1 -c16 -d"${secs}s" --latency ${header:+-H "$header"} "$url" >"$tmp/wrk.out"
   read -r u1 k1 < <(ticks "$pids")
   awk -v u=$((u1 - u0)) -v k=$((k1 - k0)) -v s="$secs" '
     /Requests\/sec/ { rps = $2 }
     /^ +99%/        { p99 = $2 }
-    END { n = rps * s; printf "%s %s %.1f %.1f\n", rps, p99, u * 1e4 / n, k * 1e4 / n }' "$tmp/wrk.out"
+    /Non-2xx/       { failed = 1 }
+    END { if (failed) { print "failed"; exit }
+          n = rps * s; printf "%s %s %.1f %.1f\n", rps, p99, u * 1e4 / n, k * 1e4 / n }' "$tmp/wrk.out"
 }
+# Stops the script when a run got errors (a refused read would otherwise be
+# measured as a fast one).
+check() { [ "$1" != failed ] || { echo "$2 answered errors to wrk's reads" >&2; exit 1; }; }
 ticks() {
   local u=0 k=0 a b p
   for p in $1; do read -r a b < <(awk '{ print $14, $15 }' "/proc/$p/stat"); u=$((u + a)); k=$((k + b)); done
   echo "$u $k"
 }
-echo "$(nproc) cores; wrk -t1 -c16 -d${secs}s; threads $threads; azimuth $(git rev-parse --short HEAD), nginx $(nginx -v 2>&1 | sed 's#.*/##')"
+echo "$(nproc) cores; wrk -t1 -c16 -d${secs}s; threads $threads; token checks on; azimuth $(git rev-parse --short HEAD), nginx $(nginx -v 2>&1 | sed 's#.*/##')"
 if section 1; then
 echo "1. cached GetObject (cpu: the server's CPU per request, user + kernel;"
 echo "   the worker's own when read directly, the proxy's otherwise)"
@@ -133,7 +151,8 @@ printf '%-6s %-22s %10s %10s %16s %10s %10s\n' size path "req/s" "p99" "cpu us/r
 nginx_pids=$(pgrep -f "nginx: worker process" | tr '\n' ' ')
 : >"$tmp/rounds"
 for f in f4k f64k; do
-  read -r w_rps w_p99 w_user w_sys < <(run "http://$worker/files/bench/$f" "$worker_pid")
+  read -r w_rps w_p99 w_user w_sys < <(run "http://$worker/files/bench/$f" "$worker_pid" "$auth")
+  check "$w_rps" "the worker"
   printf '%-6s %-22s %10s %10s %16s %10s %10s\n' "$f" "worker direct" "$w_rps" "$w_p99" "$w_user + $w_sys" "" ""
   for round in $(seq "$rounds"); do
     # In turn first: whichever runs second meets the load the first left.
@@ -144,6 +163,7 @@ for f in f4k f64k; do
       read -r g_rps g_p99 g_user g_sys < <(run "http://$gateway/bench/$f" "$gateway_pid")
       read -r n_rps n_p99 n_user n_sys < <(run "http://127.0.0.1:$nginx_port/bench/$f" "$nginx_pids")
     fi
+    check "$n_rps" "nginx's proxy"; check "$g_rps" "the gateway"
     printf '%-6s %-22s %10s %10s %16s %10s %10s\n' "$f" "nginx proxy -> worker" "$n_rps" "$n_p99" \
       "$n_user + $n_sys" "" "$(awk -v a="$n_rps" -v b="$w_rps" 'BEGIN { printf "%.2fx", a / b }')"
     printf '%-6s %-22s %10s %10s %16s %10s %10s\n' "$f" "gateway" "$g_rps" "$g_p99" "$g_user + $g_sys" \
@@ -176,7 +196,7 @@ fi
 if section 2; then
 echo "2. 1 GiB cached object"
 t0=$(date +%s.%N)
-curl -sf -o /dev/null "http://$worker/files/bench/f1g"
+curl -sf -H "$auth" -o /dev/null "http://$worker/files/bench/f1g"
 t1=$(date +%s.%N)
 AWS_ACCESS_KEY_ID=anonymous AWS_SECRET_ACCESS_KEY=anonymous AWS_DEFAULT_REGION=us-east-1 \
   aws --endpoint-url "http://$gateway" --no-sign-request s3 cp s3://bench/f1g "$tmp/f1g.copy" --quiet
