@@ -14,6 +14,10 @@
 # every read, as a deployment with access control does; wrk sends the same
 # `Authorization` header to all three servers, and the script stops if the
 # worker serves a read without it.
+# With THREADS below the number of cores, the servers are pinned to the
+# first THREADS cores and wrk to the others (taskset), the same for all
+# three: otherwise the scheduler moves a server's thread onto wrk's core
+# now and then, and single runs swing with where it put them.
 # A third row is the ceiling of the worker's HTTP stack: a bare hyper server
 # returning the same bytes from memory (examples/bench/bare_hyper.rs).
 # Each row also shows the CPU the server and wrk used over the run (100% is
@@ -30,6 +34,16 @@ secs=${1:-8}
 conns=${2:-16}
 threads=${3:-auto}
 [ "$threads" = auto ] || [ "$threads" -ge 1 ] 2>/dev/null || { echo "THREADS must be auto or a count, not $threads" >&2; exit 2; }
+# Commands that place the servers and wrk on their own cores, or nothing.
+on_servers_cores=(); on_client_cores=(); placement=""
+cpus() { if [ "$1" = "$2" ]; then echo "$1"; else echo "$1-$2"; fi; } # a taskset CPU list
+if [ "$threads" != auto ] && [ "$threads" -lt "$(nproc)" ]; then
+  servers_cpus=$(cpus 0 $((threads - 1)))
+  client_cpus=$(cpus "$threads" $(($(nproc) - 1)))
+  on_servers_cores=(taskset -c "$servers_cpus")
+  on_client_cores=(taskset -c "$client_cpus")
+  placement=" (servers on CPU $servers_cpus, wrk on CPU $client_cpus)"
+fi
 for tool in nginx wrk; do
   command -v "$tool" >/dev/null || PATH="$PATH:/usr/sbin"
   command -v "$tool" >/dev/null || { echo "needs $tool: apt-get install nginx-light wrk" >&2; exit 2; }
@@ -65,7 +79,7 @@ http {
   server { listen 127.0.0.1:$nginx_port; location /files/ { alias $tmp/ufs/; } }
 }
 CONF
-nginx -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx" &
+"${on_servers_cores[@]}" nginx -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx" &
 nginx_pid=$!
 pids+=("$nginx_pid")
 
@@ -73,7 +87,7 @@ head -c 32 /dev/urandom | base64 | tr -d '/+=' >"$tmp/token"
 token=$(cat "$tmp/token")
 auth="Authorization: Bearer $token"
 printf 'alluxio.cluster.name=bench\nalluxio.worker.membership.manager.type=STATIC\nalluxio.worker.static.membership.manager.config.file=/dev/null\nazimuth.security.token.file=%s\n' "$tmp/token" >"$tmp/site.properties"
-"$bin" --conf "$tmp/site.properties" worker --ufs "$tmp/ufs" --cache-dir "$tmp/cache" \
+"${on_servers_cores[@]}" "$bin" --conf "$tmp/site.properties" worker --ufs "$tmp/ufs" --cache-dir "$tmp/cache" \
   --cache-capacity 1GB --threads "${threads/auto/0}" >"$tmp/worker.out" &
 worker_pid=$!
 pids+=("$worker_pid")
@@ -84,7 +98,7 @@ refused=$(curl -s -o /dev/null -w '%{http_code}' "http://$worker/files/f4k")
 [ "$refused" = 401 ] || { echo "the worker answered $refused to a read without the token: token checks are not on" >&2; exit 1; }
 bare_threads=()
 [ "$threads" = auto ] || bare_threads=(env TOKIO_WORKER_THREADS="$threads")
-"${bare_threads[@]}" target/release/examples/bare-hyper "$tmp/ufs" 127.0.0.1:0 >"$tmp/bare.out" &
+"${on_servers_cores[@]}" "${bare_threads[@]}" target/release/examples/bare-hyper "$tmp/ufs" 127.0.0.1:0 >"$tmp/bare.out" &
 bare_pid=$!
 pids+=("$bare_pid")
 for _ in $(seq 100); do grep -q listening "$tmp/bare.out" 2>/dev/null && break; sleep 0.1; done
@@ -117,7 +131,7 @@ start = time.monotonic()
 subprocess.run(sys.argv[1:], check=True)
 used = resource.getrusage(resource.RUSAGE_CHILDREN)
 print("client-cpu %.0f%%" % (100 * (used.ru_utime + used.ru_stime) / (time.monotonic() - start)))
-' wrk -t1 -c"$conns" -d"${secs}s" --latency -H "$auth" "$url" >"$tmp/wrk.out"
+' "${on_client_cores[@]}" wrk -t1 -c"$conns" -d"${secs}s" --latency -H "$auth" "$url" >"$tmp/wrk.out"
   after=$(ticks "$@")
   awk -v server="$(awk -v t=$((after - before)) -v hz="$hz" -v s="$secs" 'BEGIN { printf "%.0f%%", 100 * t / hz / s }')" '
     /Requests\/sec/ { rps = $2 }
@@ -136,7 +150,7 @@ bytes_per_sec() { # 1.23GB -> bytes
     m = (u ~ /^K/) ? 1024 : (u ~ /^M/) ? 1048576 : (u ~ /^G/) ? 1073741824 : 1; printf "%.0f", n * m }'
 }
 
-echo "$(nproc) cores; wrk -t1 -c$conns -d${secs}s; serving threads: $threads; token checks on; azimuth $(git rev-parse --short HEAD), nginx $(nginx -v 2>&1 | sed 's#.*/##')"
+echo "$(nproc) cores; wrk -t1 -c$conns -d${secs}s; serving threads: $threads$placement; token checks on; azimuth $(git rev-parse --short HEAD), nginx $(nginx -v 2>&1 | sed 's#.*/##')"
 row() { printf '%-10s %-8s %12s %10s %10s %12s %8s %7s %7s\n' "$@"; }
 row file server "req/s" "lat avg" "lat p99" "transfer/s" "vs nginx" "cpu" "wrk cpu"
 ratio() { # "a vs b" of requests/s, or of transfer/s for the large file
